@@ -1,0 +1,89 @@
+//! `nickpool serve`.
+
+use super::CliError;
+use crate::ServeArgs;
+use nickpool::daemon::{self, Control, ServeError, ServeOptions};
+use nickpool::segment;
+
+/// Parses an octal file mode for the segment. Only read/write bits for user
+/// and group make sense; the owner must keep read and write.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    let mode = u32::from_str_radix(digits, 8)
+        .map_err(|_| format!("'{text}' is not an octal mode like 0600 or 0660"))?;
+    if mode & !0o666 != 0 {
+        return Err(format!(
+            "mode {mode:04o} has bits other than read/write; use 0600, 0640 or 0660"
+        ));
+    }
+    if mode & 0o600 != 0o600 {
+        return Err(format!(
+            "mode {mode:04o} must give the owner read and write (0600)"
+        ));
+    }
+    Ok(mode)
+}
+
+/// Parses a group name or number.
+pub fn parse_group(text: &str) -> Result<u32, String> {
+    if let Ok(gid) = text.parse::<u32>() {
+        return Ok(gid);
+    }
+    let name = std::ffi::CString::new(text).map_err(|_| format!("bad group name {text:?}"))?;
+    // SAFETY: `name` is a valid C string; getgrnam returns NULL or a pointer
+    // to a static struct we read immediately, before any other call.
+    let group = unsafe { libc::getgrnam(name.as_ptr()) };
+    if group.is_null() {
+        return Err(format!("no group named '{text}'"));
+    }
+    // SAFETY: non-NULL result of getgrnam points to a valid group struct.
+    Ok(unsafe { (*group).gr_gid })
+}
+
+pub fn run(args: ServeArgs) -> Result<(), CliError> {
+    let name = args.name.unwrap_or_else(segment::default_name);
+    segment::validate_name(&name).map_err(|e| CliError::Usage(e.to_string()))?;
+    let capacity = args.capacity;
+    if !capacity.is_power_of_two()
+        || !(segment::MIN_CAPACITY..=segment::MAX_CAPACITY).contains(&capacity)
+    {
+        return Err(CliError::Usage(format!(
+            "--capacity {capacity} must be a power of two from {} to {}",
+            segment::MIN_CAPACITY,
+            segment::MAX_CAPACITY
+        )));
+    }
+    let options = ServeOptions {
+        name,
+        capacity,
+        source: args.source.dict_source(),
+        seed: args.source.seed(),
+        style: args.source.style.clone(),
+        mode: args.mode,
+        group: args.group,
+        test_tag: args.test_tag,
+    };
+    let control = Control::new();
+    control
+        .install_signal_handlers()
+        .map_err(|e| CliError::Runtime(format!("cannot install signal handlers: {e}")))?;
+    daemon::serve(&options, &control).map_err(|e| match e {
+        ServeError::Config(m) => CliError::Runtime(m),
+        ServeError::Segment(e) => CliError::Runtime(e.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("0600"), Ok(0o600));
+        assert_eq!(parse_mode("660"), Ok(0o660));
+        assert_eq!(parse_mode("0o640"), Ok(0o640));
+        assert!(parse_mode("0755").is_err());
+        assert!(parse_mode("0400").is_err());
+        assert!(parse_mode("rw").is_err());
+    }
+}

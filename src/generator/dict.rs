@@ -1,0 +1,1154 @@
+//! Dictionaries: the text format, its validation, and the compiled form the
+//! generator draws from.
+//!
+//! ```text
+//! # comment
+//! [class adj]              # a word class: one word per line, then its theme
+//! 快乐  mood
+//! [class noun]
+//! 小猫  animal
+//! [styles]                 # NAME  WEIGHT  TEMPLATE
+//! adj-de-noun  30  {adj}的{noun}
+//! adj-noun     10  {adj}{noun:animal|sky}
+//! [block]                  # terms never allowed anywhere in a nickname
+//! 傻瓜
+//! [allow]                  # innocent words that contain a blocked term
+//! 奶茶
+//! ```
+//!
+//! Compiling fuses each template's literal text into its neighbouring words
+//! ("{adj}的{noun}" becomes the pools "快乐的, 温柔的, …" and "小猫, …"), so
+//! generating a nickname is one random draw and one copy per pool.
+
+use super::ambiguity;
+use super::charset::Charset;
+use super::safety::{RISK_HEAD, RISK_TAIL, Safety};
+use crate::MAX_NICKNAME_LEN;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+/// The embedded default dictionary.
+pub const DEFAULT_DICT: &str = include_str!("default.dict");
+
+/// Name under which the embedded dictionary is reported.
+pub const DEFAULT_DICT_NAME: &str = "default (embedded)";
+
+/// Work limit for counting blocked combinations exactly (full-name checks).
+const EXACT_COUNT_BUDGET: u128 = 20_000_000;
+
+/// One problem found while loading a dictionary, with its line (1-based; 0
+/// when it concerns the whole file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Why a dictionary was refused: every problem found, in line order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DictError {
+    pub source: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for DictError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if p.line == 0 {
+                write!(f, "{}: {}", self.source, p.message)?;
+            } else {
+                write!(f, "{}:{}: {}", self.source, p.line, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DictError {}
+
+/// How many distinct nicknames a style or dictionary can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Computed exactly, blocked combinations subtracted.
+    Exact(u128),
+    /// Too many combinations to check every join; blocked combinations that
+    /// form across joins are not subtracted.
+    AtMost(u128),
+}
+
+impl Count {
+    pub fn value(self) -> u128 {
+        match self {
+            Count::Exact(n) | Count::AtMost(n) => n,
+        }
+    }
+}
+
+impl std::ops::Add for Count {
+    type Output = Count;
+
+    fn add(self, other: Count) -> Count {
+        match (self, other) {
+            (Count::Exact(a), Count::Exact(b)) => Count::Exact(a + b),
+            (a, b) => Count::AtMost(a.value() + b.value()),
+        }
+    }
+}
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Count::Exact(n) => write!(f, "{n}"),
+            Count::AtMost(n) => write!(f, "at most {n}"),
+        }
+    }
+}
+
+/// One fused word of a pool: a span of the arena and its join-risk flags.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub(crate) offset: u32,
+    pub(crate) len: u8,
+    pub(crate) risk: u8,
+}
+
+/// The words one placeholder of a style can become, with the template's
+/// literal text already fused in.
+#[derive(Debug, Clone)]
+pub(crate) struct Pool {
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// A compiled style.
+#[derive(Debug, Clone)]
+pub struct Style {
+    pub(crate) name: String,
+    pub(crate) weight: u32,
+    pub(crate) template: String,
+    pub(crate) pools: Vec<Pool>,
+    pub(crate) max_len: usize,
+    pub(crate) line: usize,
+}
+
+impl Style {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// Longest nickname this style can produce, in bytes.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Number of word combinations, blocked ones included.
+    pub fn combinations(&self) -> u128 {
+        self.pools.iter().map(|p| p.entries.len() as u128).product()
+    }
+}
+
+/// A compiled dictionary: styles over fused word pools, plus its safety lists.
+#[derive(Debug, Clone)]
+pub struct Dictionary {
+    pub(crate) name: String,
+    pub(crate) styles: Vec<Style>,
+    /// `cumulative[i]` is the sum of the weights of styles `0..=i`.
+    pub(crate) cumulative: Vec<u64>,
+    pub(crate) arena: Vec<u8>,
+    pub(crate) safety: Safety,
+    pub(crate) max_len: usize,
+    pub(crate) word_count: usize,
+    pub(crate) warnings: Vec<Problem>,
+}
+
+/// Options for loading a dictionary.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Extra blocked terms (a user's own blocklist), added to the file's.
+    pub extra_block: Vec<String>,
+    /// Skip the two-ways check (used only for the embedded dictionary, whose
+    /// check runs in the test suite).
+    pub trusted: bool,
+}
+
+impl Dictionary {
+    /// The embedded default dictionary.
+    pub fn embedded() -> Dictionary {
+        Dictionary::embedded_with(&LoadOptions {
+            trusted: true,
+            ..LoadOptions::default()
+        })
+        .expect("the embedded dictionary is validated by the test suite")
+    }
+
+    /// The embedded default dictionary with extra options.
+    pub fn embedded_with(options: &LoadOptions) -> Result<Dictionary, DictError> {
+        Dictionary::parse(DEFAULT_DICT_NAME, DEFAULT_DICT.as_bytes(), options)
+    }
+
+    /// Loads and validates a dictionary file.
+    pub fn from_file(path: &Path, options: &LoadOptions) -> Result<Dictionary, DictError> {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| DictError {
+            source: name.clone(),
+            problems: vec![Problem {
+                line: 0,
+                message: format!("cannot read the dictionary file: {e}"),
+            }],
+        })?;
+        Dictionary::parse(&name, &bytes, options)
+    }
+
+    /// Parses and validates dictionary text. `source` names it in messages.
+    pub fn parse(
+        source: &str,
+        bytes: &[u8],
+        options: &LoadOptions,
+    ) -> Result<Dictionary, DictError> {
+        let fail = |problems: Vec<Problem>| DictError {
+            source: source.to_owned(),
+            problems,
+        };
+        let raw = RawDict::parse(bytes).map_err(fail)?;
+        let safety = Safety::new(
+            raw.block
+                .iter()
+                .map(|(t, _)| t.as_str())
+                .chain(options.extra_block.iter().map(String::as_str)),
+            raw.allow.iter().map(|(t, _)| t.as_str()),
+        );
+        let dict = compile(source, &raw, safety).map_err(fail)?;
+        if !options.trusted {
+            if let Some(message) = ambiguity::find_two_ways(&dict) {
+                return Err(fail(vec![Problem { line: 0, message }]));
+            }
+        }
+        Ok(dict)
+    }
+
+    /// A dictionary for the random-character mode: nicknames of 2, 3 or 4
+    /// characters (equally likely) drawn from `charset`, filtered by the
+    /// given safety lists (characters blocked on their own are removed).
+    pub fn for_charset(charset: Charset, safety: Safety) -> Dictionary {
+        let chars: Vec<char> = charset.chars();
+        let mut arena = Vec::with_capacity(chars.len() * 4);
+        let mut entries = Vec::with_capacity(chars.len());
+        let mut buf = [0u8; 4];
+        for c in chars {
+            let s: &str = c.encode_utf8(&mut buf);
+            if safety.is_blocked(s) {
+                continue;
+            }
+            entries.push(Entry {
+                offset: arena.len() as u32,
+                len: s.len() as u8,
+                risk: safety.join_risk(s),
+            });
+            arena.extend_from_slice(s.as_bytes());
+        }
+        let label = format!("{{{}}}", charset.name());
+        let styles: Vec<Style> = (2..=4)
+            .map(|n| Style {
+                name: format!("{}-{n}", charset.name()),
+                weight: 1,
+                template: label.repeat(n),
+                pools: vec![
+                    Pool {
+                        entries: entries.clone(),
+                    };
+                    n
+                ],
+                max_len: 4 * n,
+                line: 0,
+            })
+            .collect();
+        let word_count = entries.len();
+        Dictionary::assemble(
+            format!("charset {charset}"),
+            styles,
+            arena,
+            safety,
+            word_count,
+            vec![],
+        )
+    }
+
+    fn assemble(
+        name: String,
+        styles: Vec<Style>,
+        arena: Vec<u8>,
+        safety: Safety,
+        word_count: usize,
+        warnings: Vec<Problem>,
+    ) -> Dictionary {
+        let mut total = 0u64;
+        let cumulative = styles
+            .iter()
+            .map(|s| {
+                total += u64::from(s.weight);
+                total
+            })
+            .collect();
+        let max_len = styles.iter().map(|s| s.max_len).max().unwrap_or(0);
+        Dictionary {
+            name,
+            styles,
+            cumulative,
+            arena,
+            safety,
+            max_len,
+            word_count,
+            warnings,
+        }
+    }
+
+    /// Where the dictionary came from: a path, or "default (embedded)".
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn styles(&self) -> &[Style] {
+        &self.styles
+    }
+
+    /// Index of the style called `name`.
+    pub fn style_index(&self, name: &str) -> Option<usize> {
+        self.styles.iter().position(|s| s.name == name)
+    }
+
+    /// Longest nickname any style can produce, in bytes.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Number of distinct words across all classes.
+    pub fn word_count(&self) -> usize {
+        self.word_count
+    }
+
+    /// Non-fatal findings, such as words dropped because they are blocked.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
+    }
+
+    pub fn safety(&self) -> &Safety {
+        &self.safety
+    }
+
+    pub(crate) fn entry_bytes(&self, e: Entry) -> &[u8] {
+        &self.arena[e.offset as usize..e.offset as usize + e.len as usize]
+    }
+
+    /// The number of distinct nicknames `style` can produce. Exact when the
+    /// combinations at risky joins are few enough to check one by one.
+    pub fn count_style(&self, style: usize) -> Count {
+        let style = &self.styles[style];
+        let total = style.combinations();
+        let pools = &style.pools;
+        if pools.len() < 2 {
+            return Count::Exact(total);
+        }
+        // Work: for each join j, risky pairs times every choice of the other
+        // pools. A combination is counted at its first risky join only.
+        let tails: Vec<Vec<Entry>> = pools.iter().map(|p| risky(p, RISK_TAIL)).collect();
+        let heads: Vec<Vec<Entry>> = pools.iter().map(|p| risky(p, RISK_HEAD)).collect();
+        let mut work = 0u128;
+        for j in 0..pools.len() - 1 {
+            let others: u128 = (0..pools.len())
+                .filter(|&i| i != j && i != j + 1)
+                .map(|i| pools[i].entries.len() as u128)
+                .product();
+            work += tails[j].len() as u128 * heads[j + 1].len() as u128 * others;
+        }
+        if work > EXACT_COUNT_BUDGET {
+            return Count::AtMost(total);
+        }
+        let mut blocked = 0u128;
+        let mut buf = [0u8; MAX_NICKNAME_LEN];
+        for j in 0..pools.len() - 1 {
+            let mut choice: Vec<&[Entry]> = pools.iter().map(|p| p.entries.as_slice()).collect();
+            choice[j] = &tails[j];
+            choice[j + 1] = &heads[j + 1];
+            for_each_combo(&choice, &mut |combo| {
+                // Skip combinations whose first risky join comes earlier.
+                let earlier_risky = combo[..=j]
+                    .windows(2)
+                    .any(|w| w[0].risk & RISK_TAIL != 0 && w[1].risk & RISK_HEAD != 0);
+                if earlier_risky {
+                    return;
+                }
+                let len = self.render_entries(combo, &mut buf);
+                let text = std::str::from_utf8(&buf[..len]).expect("whole words");
+                if self.safety.is_blocked(text) {
+                    blocked += 1;
+                }
+            });
+        }
+        Count::Exact(total - blocked)
+    }
+
+    /// The number of distinct nicknames the whole dictionary can produce.
+    pub fn count(&self) -> Count {
+        (0..self.styles.len())
+            .map(|i| self.count_style(i))
+            .fold(Count::Exact(0), std::ops::Add::add)
+    }
+
+    fn render_entries(&self, combo: &[Entry], out: &mut [u8]) -> usize {
+        let mut len = 0;
+        for &e in combo {
+            let bytes = self.entry_bytes(e);
+            out[len..len + bytes.len()].copy_from_slice(bytes);
+            len += bytes.len();
+        }
+        len
+    }
+}
+
+fn risky(pool: &Pool, flag: u8) -> Vec<Entry> {
+    pool.entries
+        .iter()
+        .copied()
+        .filter(|e| e.risk & flag != 0)
+        .collect()
+}
+
+/// Calls `f` with every combination of one entry from each pool.
+fn for_each_combo(pools: &[&[Entry]], f: &mut dyn FnMut(&[Entry])) {
+    if pools.iter().any(|p| p.is_empty()) {
+        return;
+    }
+    let mut idx = vec![0usize; pools.len()];
+    let mut combo: Vec<Entry> = pools.iter().map(|p| p[0]).collect();
+    loop {
+        f(&combo);
+        // Odometer: advance the last pool first.
+        let mut k = pools.len();
+        loop {
+            if k == 0 {
+                return;
+            }
+            k -= 1;
+            idx[k] += 1;
+            if idx[k] < pools[k].len() {
+                combo[k] = pools[k][idx[k]];
+                break;
+            }
+            idx[k] = 0;
+            combo[k] = pools[k][0];
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------
+
+struct RawWord {
+    text: String,
+    theme: String,
+    line: usize,
+}
+
+struct RawClass {
+    name: String,
+    line: usize,
+    words: Vec<RawWord>,
+}
+
+struct RawStyle {
+    name: String,
+    weight: u32,
+    template: String,
+    line: usize,
+}
+
+/// The file as written, before compiling.
+struct RawDict {
+    classes: Vec<RawClass>,
+    styles: Vec<RawStyle>,
+    block: Vec<(String, usize)>,
+    allow: Vec<(String, usize)>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Section {
+    None,
+    Class(usize),
+    Styles,
+    Block,
+    Allow,
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Why `word` cannot be a word or term, if it cannot.
+fn bad_word(word: &str) -> Option<String> {
+    if let Some(c) = word
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '{' | '}'))
+    {
+        return Some(format!(
+            "'{word}' contains {c:?}, which cannot appear in a nickname"
+        ));
+    }
+    None
+}
+
+impl RawDict {
+    fn parse(bytes: &[u8]) -> Result<RawDict, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut dict = RawDict {
+            classes: Vec::new(),
+            styles: Vec::new(),
+            block: Vec::new(),
+            allow: Vec::new(),
+        };
+        let mut section = Section::None;
+        // (header line, section, number of entries) for the empty-section check.
+        let mut sections: Vec<(usize, String, usize)> = Vec::new();
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        for (i, raw_line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line_no = i + 1;
+            let line = match std::str::from_utf8(raw_line) {
+                Ok(l) => l,
+                Err(e) => {
+                    problems.push(Problem {
+                        line: line_no,
+                        message: format!(
+                            "invalid UTF-8 at byte {} of the line; save the file as UTF-8",
+                            e.valid_up_to() + 1
+                        ),
+                    });
+                    continue;
+                }
+            };
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut problem = |message: String| {
+                problems.push(Problem {
+                    line: line_no,
+                    message,
+                })
+            };
+            if let Some(header) = line.strip_prefix('[') {
+                let Some(header) = header.strip_suffix(']') else {
+                    problem(format!("section header '{line}' has no closing ']'"));
+                    section = Section::None;
+                    continue;
+                };
+                let header = header.trim();
+                let mut parts = header.split_whitespace();
+                section = match (parts.next(), parts.next(), parts.next()) {
+                    (Some("class"), Some(name), None) if is_identifier(name) => {
+                        if let Some(prev) = dict.classes.iter().find(|c| c.name == name) {
+                            problem(format!(
+                                "class '{name}' is already defined on line {}; merge the two sections",
+                                prev.line
+                            ));
+                        }
+                        dict.classes.push(RawClass {
+                            name: name.to_owned(),
+                            line: line_no,
+                            words: Vec::new(),
+                        });
+                        Section::Class(dict.classes.len() - 1)
+                    }
+                    (Some("class"), name, _) => {
+                        problem(format!(
+                            "'[{header}]': a class needs one name of lowercase letters, digits, '-' or '_' (got {})",
+                            name.map_or("none".to_owned(), |n| format!("'{n}'"))
+                        ));
+                        Section::None
+                    }
+                    (Some("styles"), None, _) => Section::Styles,
+                    (Some("block"), None, _) => Section::Block,
+                    (Some("allow"), None, _) => Section::Allow,
+                    _ => {
+                        problem(format!(
+                            "unknown section '[{header}]'; sections are [class NAME], [styles], [block] and [allow]"
+                        ));
+                        Section::None
+                    }
+                };
+                if section != Section::None {
+                    sections.push((line_no, format!("[{header}]"), 0));
+                }
+                continue;
+            }
+            if let Some(last) = sections.last_mut() {
+                if section != Section::None {
+                    last.2 += 1;
+                }
+            }
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match section {
+                Section::None => {
+                    if sections.is_empty() {
+                        problem(format!(
+                            "'{line}' comes before any section; start with a header such as [class adj]"
+                        ));
+                    }
+                }
+                Section::Class(c) => {
+                    let (text, theme) = match fields.as_slice() {
+                        [w] => (*w, ""),
+                        [w, t] if is_identifier(t) => (*w, *t),
+                        [_, t] => {
+                            problem(format!(
+                                "theme '{t}' must be lowercase letters, digits, '-' or '_'"
+                            ));
+                            continue;
+                        }
+                        _ => {
+                            problem(format!(
+                                "expected 'WORD THEME', found {} fields in '{line}'",
+                                fields.len()
+                            ));
+                            continue;
+                        }
+                    };
+                    if let Some(why) = bad_word(text) {
+                        problem(why);
+                        continue;
+                    }
+                    let class = &mut dict.classes[c];
+                    if let Some(prev) = class.words.iter().find(|w| w.text == text) {
+                        problem(format!(
+                            "'{text}' is already in class '{}' (line {}); remove one",
+                            class.name, prev.line
+                        ));
+                        continue;
+                    }
+                    class.words.push(RawWord {
+                        text: text.to_owned(),
+                        theme: theme.to_owned(),
+                        line: line_no,
+                    });
+                }
+                Section::Styles => {
+                    let [name, weight, template] = fields.as_slice() else {
+                        problem(format!(
+                            "expected 'NAME WEIGHT TEMPLATE', e.g. 'adj-de-noun 30 {{adj}}的{{noun}}', found '{line}'"
+                        ));
+                        continue;
+                    };
+                    if !is_identifier(name) {
+                        problem(format!(
+                            "style name '{name}' must be lowercase letters, digits, '-' or '_'"
+                        ));
+                        continue;
+                    }
+                    let weight = match weight.parse::<u32>() {
+                        Ok(w) if (1..=1_000_000).contains(&w) => w,
+                        _ => {
+                            problem(format!(
+                                "weight '{weight}' of style '{name}' must be a whole number from 1 to 1000000"
+                            ));
+                            continue;
+                        }
+                    };
+                    if let Some(prev) = dict.styles.iter().find(|s| s.name == *name) {
+                        problem(format!(
+                            "style '{name}' is already defined on line {}; rename one",
+                            prev.line
+                        ));
+                        continue;
+                    }
+                    dict.styles.push(RawStyle {
+                        name: (*name).to_owned(),
+                        weight,
+                        template: (*template).to_owned(),
+                        line: line_no,
+                    });
+                }
+                Section::Block | Section::Allow => {
+                    let [term] = fields.as_slice() else {
+                        problem(format!("expected one term per line, found '{line}'"));
+                        continue;
+                    };
+                    if let Some(why) = bad_word(term) {
+                        problem(why);
+                        continue;
+                    }
+                    let list = if section == Section::Block {
+                        &mut dict.block
+                    } else {
+                        &mut dict.allow
+                    };
+                    list.push(((*term).to_owned(), line_no));
+                }
+            }
+        }
+        for (line, header, entries) in &sections {
+            if *entries == 0 {
+                problems.push(Problem {
+                    line: *line,
+                    message: format!("section {header} is empty; add entries or remove it"),
+                });
+            }
+        }
+        if !sections.iter().any(|(_, h, _)| h == "[styles]") {
+            problems.push(Problem {
+                line: 0,
+                message: "no [styles] section; add one with lines 'NAME WEIGHT TEMPLATE'"
+                    .to_owned(),
+            });
+        }
+        if problems.is_empty() {
+            Ok(dict)
+        } else {
+            problems.sort_by_key(|p| p.line);
+            Err(problems)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Compiling
+// ---------------------------------------------------------------------------
+
+enum Part<'a> {
+    Literal(&'a str),
+    Slot {
+        class: &'a RawClass,
+        themes: Vec<&'a str>,
+        label: &'a str,
+    },
+}
+
+fn parse_template<'a>(
+    style: &'a RawStyle,
+    classes: &'a [RawClass],
+) -> Result<Vec<Part<'a>>, String> {
+    let mut parts = Vec::new();
+    let mut rest = style.template.as_str();
+    while !rest.is_empty() {
+        match rest.find('{') {
+            Some(0) => {
+                let end = rest.find('}').ok_or_else(|| {
+                    format!("style '{}': '{{' without a closing '}}'", style.name)
+                })?;
+                let label = &rest[..=end];
+                let inner = &rest[1..end];
+                let (class_name, themes) = match inner.split_once(':') {
+                    Some((c, t)) => (c, t.split('|').collect::<Vec<_>>()),
+                    None => (inner, Vec::new()),
+                };
+                let class = classes
+                    .iter()
+                    .find(|c| c.name == class_name)
+                    .ok_or_else(|| {
+                        let known: Vec<_> = classes.iter().map(|c| c.name.as_str()).collect();
+                        format!(
+                            "style '{}': unknown placeholder {label}; the classes are {}",
+                            style.name,
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        )
+                    })?;
+                for theme in &themes {
+                    if !class.words.iter().any(|w| w.theme == *theme) {
+                        return Err(format!(
+                            "style '{}': {label} names theme '{theme}', but no word of class '{}' has it",
+                            style.name, class.name
+                        ));
+                    }
+                }
+                parts.push(Part::Slot {
+                    class,
+                    themes,
+                    label,
+                });
+                rest = &rest[end + 1..];
+            }
+            found => {
+                let end = found.unwrap_or(rest.len());
+                if rest[..end].contains('}') {
+                    return Err(format!(
+                        "style '{}': '}}' without an opening '{{'",
+                        style.name
+                    ));
+                }
+                parts.push(Part::Literal(&rest[..end]));
+                rest = &rest[end..];
+            }
+        }
+    }
+    if !parts.iter().any(|p| matches!(p, Part::Slot { .. })) {
+        return Err(format!(
+            "style '{}' has no placeholder; a template needs at least one {{class}}",
+            style.name
+        ));
+    }
+    Ok(parts)
+}
+
+fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+
+    // Words blocked on their own are dropped from their class.
+    let mut usable: HashMap<(&str, &str), bool> = HashMap::new();
+    for class in &raw.classes {
+        for word in &class.words {
+            let ok = !safety.is_blocked(&word.text);
+            if !ok {
+                warnings.push(Problem {
+                    line: word.line,
+                    message: format!(
+                        "'{}' contains a blocked term and is never used; remove it or add it to [allow]",
+                        word.text
+                    ),
+                });
+            }
+            usable.insert((class.name.as_str(), word.text.as_str()), ok);
+        }
+    }
+    let word_count = {
+        let mut all: Vec<&str> = raw
+            .classes
+            .iter()
+            .flat_map(|c| c.words.iter().map(|w| w.text.as_str()))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all.len()
+    };
+
+    let mut arena = Vec::new();
+    let mut styles = Vec::new();
+    for style in &raw.styles {
+        let parts = match parse_template(style, &raw.classes) {
+            Ok(p) => p,
+            Err(message) => {
+                problems.push(Problem {
+                    line: style.line,
+                    message,
+                });
+                continue;
+            }
+        };
+        let mut pools: Vec<Pool> = Vec::new();
+        let mut prefix = String::new();
+        let mut style_ok = true;
+        for (i, part) in parts.iter().enumerate() {
+            let Part::Slot {
+                class,
+                themes,
+                label,
+            } = part
+            else {
+                continue;
+            };
+            // A literal before the first slot is its prefix; a literal after
+            // a slot is that slot's suffix.
+            if i > 0 && pools.is_empty() {
+                if let Part::Literal(l) = parts[i - 1] {
+                    prefix = l.to_owned();
+                }
+            }
+            let suffix = match parts.get(i + 1) {
+                Some(Part::Literal(l)) => *l,
+                _ => "",
+            };
+            let mut entries = Vec::new();
+            let mut fused = String::new();
+            for word in class
+                .words
+                .iter()
+                .filter(|w| themes.is_empty() || themes.contains(&w.theme.as_str()))
+                .filter(|w| usable[&(class.name.as_str(), w.text.as_str())])
+            {
+                fused.clear();
+                if pools.is_empty() {
+                    fused.push_str(&prefix);
+                }
+                fused.push_str(&word.text);
+                fused.push_str(suffix);
+                // A word that is fine alone may form a blocked term with the
+                // template's literal text (大 + 奶糖): excluded here, statically.
+                if safety.is_blocked(&fused) {
+                    continue;
+                }
+                if fused.len() > u8::MAX as usize {
+                    continue; // Caught below: longer than any nickname.
+                }
+                entries.push(Entry {
+                    offset: arena.len() as u32,
+                    len: fused.len() as u8,
+                    risk: safety.join_risk(&fused),
+                });
+                arena.extend_from_slice(fused.as_bytes());
+            }
+            if entries.is_empty() {
+                problems.push(Problem {
+                    line: style.line,
+                    message: format!(
+                        "style '{}': {label} leaves no usable word (all filtered out or blocked)",
+                        style.name
+                    ),
+                });
+                style_ok = false;
+            }
+            pools.push(Pool { entries });
+        }
+        if !style_ok {
+            continue;
+        }
+        let max_len: usize = pools
+            .iter()
+            .map(|p| p.entries.iter().map(|e| e.len as usize).max().unwrap_or(0))
+            .sum();
+        let longest_class_words = parts.iter().map(|p| match p {
+            Part::Literal(l) => l.len(),
+            Part::Slot { class, .. } => class.words.iter().map(|w| w.text.len()).max().unwrap_or(0),
+        });
+        let possible: usize = longest_class_words.sum();
+        if possible > MAX_NICKNAME_LEN {
+            problems.push(Problem {
+                line: style.line,
+                message: format!(
+                    "style '{}' can produce {possible} bytes, more than the {MAX_NICKNAME_LEN}-byte slot; use shorter words or fewer placeholders",
+                    style.name
+                ),
+            });
+            continue;
+        }
+        styles.push(Style {
+            name: style.name.clone(),
+            weight: style.weight,
+            template: style.template.clone(),
+            pools,
+            max_len,
+            line: style.line,
+        });
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| p.line);
+        return Err(problems);
+    }
+    Ok(Dictionary::assemble(
+        source.to_owned(),
+        styles,
+        arena,
+        safety,
+        word_count,
+        warnings,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Dictionary, DictError> {
+        Dictionary::parse("test.dict", text.as_bytes(), &LoadOptions::default())
+    }
+
+    fn problems(text: &str) -> Vec<(usize, String)> {
+        load(text)
+            .expect_err("dictionary should be refused")
+            .problems
+            .into_iter()
+            .map(|p| (p.line, p.message))
+            .collect()
+    }
+
+    const SMALL: &str = "\
+[class adj]
+快乐 mood
+温柔 mood
+[class noun]
+小猫 animal
+星辰 sky
+[styles]
+adj-de-noun 3 {adj}的{noun}
+adj-noun 1 {adj}{noun:sky}
+";
+
+    #[test]
+    fn small_dictionary_compiles_and_counts() {
+        let d = load(SMALL).unwrap();
+        assert_eq!(d.styles().len(), 2);
+        assert_eq!(d.count_style(0), Count::Exact(4));
+        assert_eq!(d.count_style(1), Count::Exact(2));
+        assert_eq!(d.count(), Count::Exact(6));
+        assert_eq!(d.max_len(), "温柔的小猫".len());
+        assert_eq!(d.word_count(), 4);
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_with_its_line() {
+        let mut bytes = SMALL.as_bytes().to_vec();
+        bytes.extend_from_slice("[block]\n傻瓜\n".as_bytes());
+        bytes.extend_from_slice(b"\xe5\xa4\xff\n");
+        let err = Dictionary::parse("x.dict", &bytes, &LoadOptions::default()).unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].line, 12);
+        assert!(err.problems[0].message.contains("invalid UTF-8 at byte 1"));
+        assert!(err.to_string().starts_with("x.dict:12: invalid UTF-8"));
+    }
+
+    #[test]
+    fn empty_section_is_refused() {
+        let p = problems(&format!("{SMALL}[class verb]\n[block]\n傻瓜\n"));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].0, 10);
+        assert!(p[0].1.contains("[class verb] is empty"), "{p:?}");
+    }
+
+    #[test]
+    fn unknown_placeholder_names_the_classes() {
+        let p = problems(&SMALL.replace("{noun:sky}", "{verb}"));
+        assert_eq!(p[0].0, 9);
+        assert!(p[0].1.contains("unknown placeholder {verb}"), "{p:?}");
+        assert!(p[0].1.contains("adj, noun"), "{p:?}");
+    }
+
+    #[test]
+    fn unknown_theme_is_refused() {
+        let p = problems(&SMALL.replace("{noun:sky}", "{noun:food}"));
+        assert!(p[0].1.contains("theme 'food'"), "{p:?}");
+    }
+
+    #[test]
+    fn over_long_style_is_refused() {
+        let long = "{adj}".repeat(10);
+        let p = problems(&format!("{SMALL}long 1 {long}\n"));
+        assert_eq!(p[0].0, 10);
+        assert!(p[0].1.contains("more than the 55-byte slot"), "{p:?}");
+    }
+
+    #[test]
+    fn duplicate_word_names_both_lines() {
+        let p = problems(&SMALL.replace("温柔 mood", "快乐 mood"));
+        assert_eq!(p[0].0, 3);
+        assert!(p[0].1.contains("line 2"), "{p:?}");
+    }
+
+    #[test]
+    fn bad_weight_and_shape_are_refused() {
+        let p = problems(&format!("{SMALL}bad 0 {{adj}}\nshort {{adj}}\n"));
+        assert_eq!(p.len(), 2);
+        assert!(p[0].1.contains("weight '0'"));
+        assert!(p[1].1.contains("NAME WEIGHT TEMPLATE"));
+    }
+
+    #[test]
+    fn missing_styles_and_stray_lines_are_refused() {
+        let p = problems("快乐 mood\n[class adj]\n快乐 mood\n");
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == 1 && m.contains("before any section"))
+        );
+        assert!(p.iter().any(|(l, m)| *l == 0 && m.contains("no [styles]")));
+    }
+
+    #[test]
+    fn two_ways_to_one_string_is_refused_naming_both() {
+        // 蓝 + 海豚 and 蓝海 + 豚 are the same nickname.
+        let text = "\
+[class a]
+蓝 c
+蓝海 c
+[class n]
+海豚 c
+豚 c
+[styles]
+an 1 {a}{n}
+";
+        let p = problems(text);
+        assert_eq!(p.len(), 1);
+        let msg = &p[0].1;
+        assert!(msg.contains("蓝海豚"), "{msg}");
+        assert!(
+            msg.contains("蓝 + 海豚") && msg.contains("蓝海 + 豚"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn two_styles_making_one_string_are_refused() {
+        let text = "\
+[class a]
+快乐 c
+[class n]
+小猫 c
+的小猫 c
+[styles]
+one 1 {a}的{n:c}
+two 1 {a}{n}
+";
+        let msg = &problems(text)[0].1;
+        assert!(msg.contains("快乐的小猫"), "{msg}");
+        assert!(
+            msg.contains("style 'one'") && msg.contains("style 'two'"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn words_blocked_alone_are_dropped_with_a_warning() {
+        let d = load(&format!("{SMALL}[class extra]\n傻瓜 x\n[block]\n傻瓜\n")).unwrap();
+        assert_eq!(d.warnings().len(), 1);
+        assert_eq!(d.warnings()[0].line, 11);
+    }
+
+    #[test]
+    fn blocked_joins_are_subtracted_from_the_exact_count() {
+        // 大 + 奶糖 forms 大奶 across the join; 奶糖 alone is allowed.
+        let text = "\
+[class p]
+大 x
+小 x
+[class n]
+奶糖 food
+西瓜 food
+[styles]
+pn 1 {p}{n}
+[block]
+奶
+大奶
+[allow]
+奶糖
+";
+        let d = load(text).unwrap();
+        assert_eq!(d.count_style(0), Count::Exact(3));
+    }
+
+    #[test]
+    fn literal_joins_are_excluded_statically() {
+        let text = "\
+[class n]
+奶糖 food
+西瓜 food
+[styles]
+big 1 大{n}
+[block]
+大奶
+";
+        let d = load(text).unwrap();
+        assert_eq!(d.styles()[0].combinations(), 1);
+    }
+}

@@ -1,0 +1,242 @@
+//! The nickname generator: dictionaries, styles, character sets, the safety
+//! filter, and [`Generator::generate_into`], which writes one nickname
+//! straight into a caller's buffer without allocating.
+
+mod ambiguity;
+mod charset;
+mod dict;
+mod safety;
+
+pub use charset::{Charset, Tgh};
+pub use dict::{
+    Count, DEFAULT_DICT, DEFAULT_DICT_NAME, DictError, Dictionary, LoadOptions, Problem, Style,
+};
+pub use safety::Safety;
+
+use dict::Entry;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use safety::{RISK_HEAD, RISK_TAIL};
+use std::sync::Arc;
+
+/// Where a generator's randomness comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seed {
+    /// A fresh key from the operating system (`getrandom`).
+    Os,
+    /// A fixed seed: the same seed, dictionary and stream give the same
+    /// sequence on any machine.
+    Fixed(u64),
+}
+
+/// Which styles a generator draws from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Every style, in proportion to its weight.
+    Weighted,
+    /// One style only (an index into [`Dictionary::styles`]).
+    Only(usize),
+}
+
+/// Draws nicknames from a dictionary.
+///
+/// Each generator owns a ChaCha8 stream. Generators made from one seed with
+/// different `stream` numbers are independent; use one per thread.
+pub struct Generator {
+    dict: Arc<Dictionary>,
+    rng: ChaCha8Rng,
+    selection: Selection,
+    redraws: u64,
+}
+
+impl Generator {
+    /// A generator over `dict`, drawing from all styles by weight.
+    ///
+    /// `stream` selects one of 2^64 independent ChaCha streams of the seed.
+    pub fn new(dict: Arc<Dictionary>, seed: Seed, stream: u64) -> Generator {
+        let mut rng = match seed {
+            Seed::Fixed(s) => ChaCha8Rng::seed_from_u64(s),
+            Seed::Os => ChaCha8Rng::try_from_rng(&mut rand::rngs::SysRng)
+                .expect("the operating system's random source is unavailable"),
+        };
+        rng.set_stream(stream);
+        Generator {
+            dict,
+            rng,
+            selection: Selection::Weighted,
+            redraws: 0,
+        }
+    }
+
+    /// Restricts generation to `selection`.
+    ///
+    /// # Panics
+    /// If `Selection::Only` names a style the dictionary does not have.
+    pub fn with_selection(mut self, selection: Selection) -> Generator {
+        if let Selection::Only(i) = selection {
+            assert!(i < self.dict.styles.len(), "style index {i} out of range");
+        }
+        self.selection = selection;
+        self
+    }
+
+    /// Switches to another dictionary, keeping the random stream (used by the
+    /// daemon's reload).
+    ///
+    /// # Panics
+    /// If `Selection::Only` names a style `dict` does not have.
+    pub fn replace_dictionary(&mut self, dict: Arc<Dictionary>, selection: Selection) {
+        if let Selection::Only(i) = selection {
+            assert!(i < dict.styles.len(), "style index {i} out of range");
+        }
+        self.dict = dict;
+        self.selection = selection;
+    }
+
+    pub fn dictionary(&self) -> &Arc<Dictionary> {
+        &self.dict
+    }
+
+    /// How many drawn nicknames the safety filter rejected so far.
+    pub fn redraws(&self) -> u64 {
+        self.redraws
+    }
+
+    /// Writes one nickname as UTF-8 at the start of `out` and returns its
+    /// length in bytes. Never allocates.
+    ///
+    /// # Panics
+    /// If `out` is shorter than [`Dictionary::max_len`] (at most
+    /// [`crate::MAX_NICKNAME_LEN`]).
+    #[inline]
+    pub fn generate_into(&mut self, out: &mut [u8]) -> usize {
+        let dict = &*self.dict;
+        assert!(
+            out.len() >= dict.max_len,
+            "buffer of {} bytes is shorter than the dictionary's longest nickname ({} bytes)",
+            out.len(),
+            dict.max_len
+        );
+        loop {
+            let style = match self.selection {
+                Selection::Only(i) => &dict.styles[i],
+                Selection::Weighted => {
+                    let total = *dict.cumulative.last().expect("a dictionary has styles");
+                    let r = below(&mut self.rng, total);
+                    let i = dict.cumulative.iter().position(|&c| r < c).unwrap_or(0);
+                    &dict.styles[i]
+                }
+            };
+            let mut len = 0;
+            let mut prev_risk = 0u8;
+            let mut risky_join = false;
+            for pool in &style.pools {
+                let entry: Entry =
+                    pool.entries[below(&mut self.rng, pool.entries.len() as u64) as usize];
+                risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
+                prev_risk = entry.risk;
+                let bytes = dict.entry_bytes(entry);
+                out[len..len + bytes.len()].copy_from_slice(bytes);
+                len += bytes.len();
+            }
+            // Only a join where a blocked term could form needs the full check.
+            if risky_join {
+                let text = std::str::from_utf8(&out[..len]).expect("whole UTF-8 words");
+                if dict.safety.is_blocked(text) {
+                    self.redraws += 1;
+                    continue;
+                }
+            }
+            return len;
+        }
+    }
+
+    /// Convenience: one nickname as a `String` (allocates).
+    pub fn generate(&mut self) -> String {
+        let mut buf = [0u8; crate::MAX_NICKNAME_LEN];
+        let len = self.generate_into(&mut buf);
+        String::from_utf8(buf[..len].to_vec()).expect("whole UTF-8 words")
+    }
+}
+
+/// A uniform draw from `0..n` by widening multiplication (Lemire). The bias,
+/// at most n / 2^64, is far below anything observable.
+#[inline]
+fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
+    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
+}
+
+/// Where a daemon or `nickpool gen` gets its nicknames from: a dictionary
+/// file (or the embedded one), optionally the random-character mode, and an
+/// optional extra blocklist. Loading again (on SIGHUP) re-reads every file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DictSource {
+    /// A dictionary file; `None` means the embedded default.
+    pub dict: Option<std::path::PathBuf>,
+    /// Random characters from this set instead of the dictionary's styles
+    /// (the dictionary still supplies the block and allow lists).
+    pub charset: Option<Charset>,
+    /// A file of extra blocked terms, one per line.
+    pub blocklist: Option<std::path::PathBuf>,
+}
+
+impl DictSource {
+    /// Loads and validates everything this source names.
+    pub fn load(&self) -> Result<Dictionary, DictError> {
+        let mut options = LoadOptions::default();
+        if let Some(path) = &self.blocklist {
+            options.extra_block = read_blocklist(path)?;
+        }
+        let dict = match &self.dict {
+            Some(path) => Dictionary::from_file(path, &options)?,
+            None => {
+                options.trusted = true;
+                Dictionary::embedded_with(&options)?
+            }
+        };
+        Ok(match self.charset {
+            Some(charset) => Dictionary::for_charset(charset, dict.safety().clone()),
+            None => dict,
+        })
+    }
+
+    /// A short description for logs and stats.
+    pub fn describe(&self) -> String {
+        let mut s = match &self.dict {
+            Some(p) => p.display().to_string(),
+            None => DEFAULT_DICT_NAME.to_owned(),
+        };
+        if let Some(c) = self.charset {
+            s = format!("charset {c} (lists from {s})");
+        }
+        if let Some(b) = &self.blocklist {
+            s.push_str(&format!(" + blocklist {}", b.display()));
+        }
+        s
+    }
+}
+
+/// Reads a user's blocklist: one term per line, `#` starts a comment.
+pub fn read_blocklist(path: &std::path::Path) -> Result<Vec<String>, DictError> {
+    let source = path.display().to_string();
+    let fail = |line, message| DictError {
+        source: source.clone(),
+        problems: vec![Problem { line, message }],
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| fail(0, format!("cannot read the blocklist: {e}")))?;
+    let mut terms = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(line).map_err(|_| {
+            fail(
+                i + 1,
+                "invalid UTF-8; save the blocklist as UTF-8".to_owned(),
+            )
+        })?;
+        let term = line.split('#').next().unwrap_or("").trim();
+        if !term.is_empty() {
+            terms.push(term.to_owned());
+        }
+    }
+    Ok(terms)
+}

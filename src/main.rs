@@ -1,0 +1,141 @@
+//! The `nickpool` command: parse arguments, call the library, map errors to
+//! exit codes (0 success, 1 runtime error, 2 usage error).
+
+mod cmd;
+
+use clap::{Args, Parser, Subcommand};
+use nickpool::generator::Charset;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Chinese nicknames at memory speed, from a lock-free ring in shared memory.
+#[derive(Parser)]
+#[command(name = "nickpool", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground: create the segment and keep its
+    /// ring full. Stops on SIGTERM/SIGINT, reloads the dictionary on SIGHUP.
+    Serve(ServeArgs),
+    /// Pull nicknames from a running daemon through shared memory and print
+    /// them, one per line.
+    Pull(PullArgs),
+    /// Show a running daemon's statistics.
+    Stats(StatsArgs),
+    /// Generate nicknames in this process (no daemon), one per line.
+    Gen(GenArgs),
+    /// Validate a dictionary file; exits 0 if it loads, 1 with line-numbered
+    /// problems if not.
+    CheckDict(CheckDictArgs),
+}
+
+/// Where nicknames come from; shared by `gen` and `serve`.
+#[derive(Args, Clone)]
+pub struct SourceArgs {
+    /// Dictionary file (see README, "Dictionary format"); default: the
+    /// embedded dictionary.
+    #[arg(long, value_name = "FILE")]
+    dict: Option<PathBuf>,
+    /// Random-character mode: 2–4 characters from this set instead of the
+    /// dictionary's styles (common, tgh, basic, ext-a, ext-b).
+    #[arg(long, value_name = "SET", conflicts_with = "style")]
+    charset: Option<Charset>,
+    /// Only this style of the dictionary (see `nickpool gen --stats`).
+    #[arg(long, value_name = "NAME")]
+    style: Option<String>,
+    /// Extra blocked terms, one per line, added to the dictionary's blocklist.
+    #[arg(long, value_name = "FILE")]
+    blocklist: Option<PathBuf>,
+    /// Seed for a reproducible sequence; default: a fresh seed from the OS.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Segment name: a leading '/' and up to 199 of A-Z a-z 0-9 . _ -
+    /// [default: $NICKPOOL_NAME, else /nickpool]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Ring slots (a power of two from 4 to 16777216); each takes 64 bytes
+    /// of /dev/shm.
+    #[arg(long, value_name = "N", default_value_t = nickpool::segment::DEFAULT_CAPACITY)]
+    capacity: u32,
+    /// Segment file mode in octal; 0600 lets only this user pull, 0660 also
+    /// the segment's group (see --group).
+    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = cmd::serve::parse_mode)]
+    mode: u32,
+    /// Give the segment to this group (name or number); use with --mode 0660.
+    #[arg(long, value_name = "GROUP", value_parser = cmd::serve::parse_group)]
+    group: Option<u32>,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Test aid: append "#<ring position>" to every nickname.
+    #[arg(long, hide = true)]
+    test_tag: bool,
+}
+
+#[derive(Args)]
+pub struct PullArgs {
+    /// Segment name [default: $NICKPOOL_NAME, else /nickpool]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// How many nicknames to pull.
+    #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 1)]
+    count: u64,
+    /// How long to wait for each nickname when the ring is empty, in
+    /// milliseconds; 0 never waits.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    timeout_ms: u64,
+}
+
+#[derive(Args)]
+pub struct StatsArgs {
+    /// Segment name [default: $NICKPOOL_NAME, else /nickpool]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct GenArgs {
+    /// How many nicknames to print.
+    #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 10)]
+    count: u64,
+    /// Print the number of distinct nicknames per style and in total, instead
+    /// of nicknames.
+    #[arg(long)]
+    stats: bool,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+#[derive(Args)]
+pub struct CheckDictArgs {
+    /// The dictionary file to check.
+    file: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Pull(args) => cmd::pull::run(args),
+        Command::Stats(args) => cmd::pull::stats(args),
+        Command::Gen(args) => cmd::generate::run(args),
+        Command::CheckDict(args) => cmd::generate::check_dict(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("nickpool: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

@@ -1,0 +1,841 @@
+//! The lock-free ring: one producer (the daemon), any number of consumers in
+//! any number of processes. All atomics and `unsafe` of the hot path live
+//! here; the module does no I/O and runs unchanged on heap memory (unit
+//! tests, loom) and on the shared mapping (production).
+//!
+//! # Algorithm
+//!
+//! Positions are monotonic 64-bit counters; position `p` lives in slot
+//! `p & mask`. The producer owns `tail` (the next position to publish),
+//! consumers share `head` (the next position to claim).
+//!
+//! Each slot carries a seqlock `stamp`: `p + 1` once the nickname for
+//! position `p` is published, [`WRITING`] while the producer rewrites the
+//! slot, 0 before its first use.
+//!
+//! A pull is optimistic and claims with a single compare-exchange:
+//! 1. read `head` = h; read slot `h & mask`'s stamp; it must be `h + 1`;
+//! 2. copy the payload; re-read the stamp (seqlock check: unchanged, so the
+//!    copy is whole);
+//! 3. compare-exchange `head` from h to h + 1. Success means nobody else
+//!    claimed h, and since the producer only rewrites slot `h & mask` after
+//!    seeing `head > h`, the copy is exactly the published nickname.
+//!
+//! A consumer therefore holds nothing between instructions: killed at any
+//! point, it has either not claimed (nothing changed) or claimed with its
+//! last write. Nobody ever waits for it. A batch pull claims k consecutive
+//! positions with the same single compare-exchange.
+//!
+//! # Layout
+//!
+//! Every slot is one 64-byte cache line. `head` and `tail` and the slow-path
+//! words each sit on their own line. All types are `#[repr(C)]` with fixed
+//! sizes, so the layout is the shared-memory format (see `segment.rs`).
+
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, fence, spin_hint};
+
+/// Stamp value while the producer rewrites a slot.
+pub const WRITING: u64 = u64::MAX;
+
+/// Payload words per slot: 7 × 8 = 56 bytes (a length byte and up to 55
+/// bytes of UTF-8). The loom model uses 2 words to keep its state space small.
+#[cfg(not(loom))]
+pub const DATA_WORDS: usize = 7;
+#[cfg(loom)]
+pub const DATA_WORDS: usize = 2;
+
+/// Largest payload one slot holds, in bytes.
+pub const SLOT_PAYLOAD: usize = DATA_WORDS * 8 - 1;
+
+/// Size of a slot in bytes: one cache line.
+pub const SLOT_SIZE: usize = 64;
+
+/// A value alone on its cache line.
+#[repr(C, align(64))]
+pub struct CacheLine<T>(pub T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// One ring slot.
+#[repr(C, align(64))]
+pub struct Slot {
+    /// Seqlock stamp. Invariant: `p + 1` after position `p` is published,
+    /// [`WRITING`] during a rewrite, 0 before first use. Only the producer
+    /// stores it.
+    stamp: AtomicU64,
+    /// Byte 0 is the length, bytes 1.. the UTF-8 nickname (little-endian
+    /// words). Atomic words so optimistic readers never race with plain
+    /// writes; only the producer stores them.
+    data: [AtomicU64; DATA_WORDS],
+}
+
+/// Words consumers and producer sleep and wake on (slow path only).
+#[repr(C)]
+pub struct SleepWords {
+    /// Futex word consumers sleep on; the producer bumps it to wake them.
+    pub consumer_futex: AtomicU32,
+    /// Consumers sleeping or about to sleep on `consumer_futex`. A consumer
+    /// killed while asleep leaves it one too high; the producer repairs it
+    /// when the ring has stayed full (nobody can be waiting for data then).
+    pub consumer_sleepers: AtomicU32,
+    /// Futex word the producer sleeps on; consumers bump it to wake it.
+    pub producer_futex: AtomicU32,
+    /// 1 while the producer sleeps (or is about to) because the ring is full.
+    pub producer_sleeping: AtomicU32,
+}
+
+/// Counters for `nickpool stats`, bumped only on slow paths.
+#[repr(C)]
+pub struct Counters {
+    /// Pull calls that found the ring empty.
+    pub empty_events: AtomicU64,
+    /// Times a consumer went to sleep on the futex.
+    pub consumer_waits: AtomicU64,
+    /// Times the producer woke sleeping consumers.
+    pub consumer_wakeups: AtomicU64,
+    /// Times the producer slept because the ring was full.
+    pub producer_sleeps: AtomicU64,
+    /// Times a consumer woke the sleeping producer.
+    pub producer_wakeups: AtomicU64,
+    /// Clients that reattached to this segment after a daemon restart.
+    pub reattachments: AtomicU64,
+    /// Dictionary reloads (SIGHUP) that succeeded.
+    pub reloads: AtomicU64,
+    /// Reloads refused because the new dictionary was invalid.
+    pub reload_failures: AtomicU64,
+}
+
+/// The ring's control block, followed in memory by `capacity` slots.
+#[repr(C)]
+pub struct RingHeader {
+    /// Next position the producer publishes. Producer-owned; consumers read
+    /// it only for statistics. Invariant: `head <= tail <= head + capacity`
+    /// as observed by the producer.
+    pub tail: CacheLine<AtomicU64>,
+    /// Next position to be claimed. Advanced only by a consumer's successful
+    /// compare-exchange; monotonic.
+    pub head: CacheLine<AtomicU64>,
+    pub sleep: CacheLine<SleepWords>,
+    pub counters: CacheLine<Counters>,
+}
+
+impl RingHeader {
+    /// A zeroed header: an empty ring at position 0.
+    pub fn new() -> RingHeader {
+        RingHeader {
+            tail: CacheLine(AtomicU64::new(0)),
+            head: CacheLine(AtomicU64::new(0)),
+            sleep: CacheLine(SleepWords {
+                consumer_futex: AtomicU32::new(0),
+                consumer_sleepers: AtomicU32::new(0),
+                producer_futex: AtomicU32::new(0),
+                producer_sleeping: AtomicU32::new(0),
+            }),
+            counters: CacheLine(Counters {
+                empty_events: AtomicU64::new(0),
+                consumer_waits: AtomicU64::new(0),
+                consumer_wakeups: AtomicU64::new(0),
+                producer_sleeps: AtomicU64::new(0),
+                producer_wakeups: AtomicU64::new(0),
+                reattachments: AtomicU64::new(0),
+                reloads: AtomicU64::new(0),
+                reload_failures: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl Default for RingHeader {
+    fn default() -> Self {
+        RingHeader::new()
+    }
+}
+
+impl Slot {
+    pub fn new() -> Slot {
+        Slot {
+            stamp: AtomicU64::new(0),
+            data: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot::new()
+    }
+}
+
+/// A copy of one slot's payload, taken optimistically.
+#[derive(Clone, Copy)]
+pub struct Payload {
+    words: [u64; DATA_WORDS],
+}
+
+impl Payload {
+    /// The payload as bytes: `[len, utf8...]`.
+    #[inline]
+    fn bytes(&self) -> &[u8; DATA_WORDS * 8] {
+        // SAFETY: `[u64; N]` and `[u8; N * 8]` have the same size, `u8` has no
+        // alignment requirement and every bit pattern is a valid `u8`.
+        unsafe { &*(self.words.as_ptr() as *const [u8; DATA_WORDS * 8]) }
+    }
+
+    /// The nickname, or `None` if the length byte is out of bounds (a
+    /// corrupted or hostile segment).
+    #[inline]
+    pub fn nickname(&self) -> Option<&[u8]> {
+        let bytes = self.bytes();
+        let len = bytes[0] as usize;
+        bytes.get(1..1 + len)
+    }
+}
+
+/// Outcome of one pull attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    /// `count >= 1` nicknames claimed, positions `start..start + count`;
+    /// they were passed to the sink.
+    Claimed { start: u64, count: usize },
+    /// Nothing published at `head`.
+    Empty,
+    /// The sink refused the first nickname (it needs `needed` bytes); nothing
+    /// was claimed.
+    Refused { needed: usize },
+    /// A slot's length byte is out of bounds: the segment is corrupt.
+    Corrupt,
+}
+
+/// A view of a ring in memory: the header and its slots. The same code runs
+/// over a heap allocation and over the shared mapping.
+#[derive(Clone, Copy)]
+pub struct Ring<'a> {
+    header: &'a RingHeader,
+    slots: &'a [Slot],
+    /// `slots.len() - 1`; the capacity is a power of two.
+    mask: u64,
+}
+
+impl<'a> Ring<'a> {
+    /// A view over `header` and `slots`.
+    ///
+    /// # Panics
+    /// If `slots.len()` is not a power of two of at least 2.
+    pub fn new(header: &'a RingHeader, slots: &'a [Slot]) -> Ring<'a> {
+        assert!(
+            slots.len() >= 2 && slots.len().is_power_of_two(),
+            "ring capacity must be a power of two >= 2"
+        );
+        Ring {
+            header,
+            slots,
+            mask: slots.len() as u64 - 1,
+        }
+    }
+
+    pub fn header(&self) -> &'a RingHeader {
+        self.header
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    #[inline]
+    fn slot(&self, pos: u64) -> &'a Slot {
+        let index = (pos & self.mask) as usize;
+        debug_assert!(index < self.slots.len());
+        &self.slots[index]
+    }
+
+    /// Nicknames published and not yet claimed, as of now (statistics; the
+    /// two loads are not one snapshot).
+    pub fn len(&self) -> u64 {
+        let head = self.header.head.load(Ordering::Relaxed);
+        let tail = self.header.tail.load(Ordering::Relaxed);
+        tail.saturating_sub(head).min(self.capacity())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Claims up to `max` consecutive nicknames in one atomic step.
+    ///
+    /// `sink(i, nickname)` receives the i-th nickname of the attempt and
+    /// returns whether it takes it; the first refusal ends the batch. An
+    /// attempt may be retried (another consumer won the race), in which case
+    /// the sink sees indices from 0 again: it must overwrite, not append.
+    /// Only a returned `Claimed { count: n, .. }` makes items `0..n` of the last attempt
+    /// the caller's.
+    #[inline]
+    pub fn pull_with(&self, max: usize, mut sink: impl FnMut(usize, &[u8]) -> bool) -> Pull {
+        debug_assert!(max >= 1);
+        let mut head = self.header.head.load(Ordering::Relaxed);
+        'attempt: loop {
+            let mut taken = 0usize;
+            let mut refused = None;
+            while taken < max {
+                let pos = head + taken as u64;
+                let slot = self.slot(pos);
+                // SYNC POINT (publish, acquire side): pairs with the release
+                // store of the stamp in `Producer::publish`; a stamp of
+                // `pos + 1` makes that position's payload visible.
+                let stamp = slot.stamp.load(Ordering::Acquire);
+                if stamp != pos + 1 {
+                    break;
+                }
+                let payload = Payload {
+                    words: std::array::from_fn(|i| slot.data[i].load(Ordering::Relaxed)),
+                };
+                // SYNC POINT (seqlock, acquire side): pairs with the release
+                // fence in `Producer::publish` after it marks the slot
+                // WRITING. If any payload load above saw a rewrite, the
+                // stamp load below sees WRITING or a later stamp.
+                fence(Ordering::Acquire);
+                if slot.stamp.load(Ordering::Relaxed) != stamp {
+                    // Torn: the slot was rewritten under us, so `head` has
+                    // moved past it. Start over from the current head.
+                    head = self.header.head.load(Ordering::Relaxed);
+                    spin_hint();
+                    continue 'attempt;
+                }
+                let Some(nickname) = payload.nickname() else {
+                    return Pull::Corrupt;
+                };
+                if !sink(taken, nickname) {
+                    refused = Some(nickname.len());
+                    break;
+                }
+                taken += 1;
+            }
+            if taken == 0 {
+                // The position we looked at may have been claimed while we
+                // looked (and its slot reused); only an unchanged head means
+                // empty or refused.
+                let now = self.header.head.load(Ordering::Relaxed);
+                if now != head {
+                    head = now;
+                    spin_hint();
+                    continue 'attempt;
+                }
+                return match refused {
+                    Some(needed) => Pull::Refused { needed },
+                    None => Pull::Empty,
+                };
+            }
+            // SYNC POINT (claim, release side): pairs with the acquire load
+            // of `head` in `Producer::free_slots`; the producer rewrites these
+            // slots only after seeing this store, so our copies happened
+            // before its writes. SeqCst also orders the claim before the
+            // load of `producer_sleeping` in `claimed_crossed_wake_mark`
+            // callers (see `Producer::prepare_sleep`).
+            match self.header.head.compare_exchange_weak(
+                head,
+                head + taken as u64,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Pull::Claimed {
+                        start: head,
+                        count: taken,
+                    };
+                }
+                Err(now) => {
+                    head = now;
+                    spin_hint();
+                }
+            }
+        }
+    }
+
+    /// Whether a claim of positions `start..start + n` crossed a wake mark
+    /// (one every quarter of the ring). The consumer whose claim crosses one
+    /// wakes the producer if it sleeps (see [`Producer::prepare_sleep`]), so
+    /// a full ring is refilled after each quarter is drained.
+    #[inline]
+    pub fn crosses_wake_mark(&self, start: u64, n: usize) -> bool {
+        let quarter_shift = (self.capacity() / 4).max(1).trailing_zeros();
+        (start >> quarter_shift) != ((start + n as u64) >> quarter_shift)
+    }
+
+    /// Current head (for tests and statistics).
+    pub fn head(&self) -> u64 {
+        self.header.head.load(Ordering::Relaxed)
+    }
+
+    /// Current tail (for tests and statistics).
+    pub fn tail(&self) -> u64 {
+        self.header.tail.load(Ordering::Relaxed)
+    }
+}
+
+/// The producer's side of a ring. There must be at most one per ring at a
+/// time (the daemon holds the segment lock); creating it is therefore
+/// `unsafe`.
+pub struct Producer<'a> {
+    ring: Ring<'a>,
+    /// Next position to publish (mirrors `header.tail`).
+    tail: u64,
+    /// Last value of `head` the producer read; positions below
+    /// `cached_head + capacity` are free to write.
+    cached_head: u64,
+}
+
+impl<'a> Producer<'a> {
+    /// The producer for `ring`, continuing from its current tail.
+    ///
+    /// # Safety
+    /// No other `Producer` for the same ring may exist at the same time, in
+    /// this or any other process: slot writes are not synchronised between
+    /// producers.
+    pub unsafe fn new(ring: Ring<'a>) -> Producer<'a> {
+        let tail = ring.header.tail.load(Ordering::Relaxed);
+        let cached_head = ring.header.head.load(Ordering::Acquire);
+        Producer {
+            ring,
+            tail,
+            cached_head,
+        }
+    }
+
+    pub fn ring(&self) -> Ring<'a> {
+        self.ring
+    }
+
+    /// Slots free for writing; re-reads `head` only when the cached view
+    /// says the ring is full.
+    #[inline]
+    pub fn free_slots(&mut self) -> u64 {
+        let cap = self.ring.capacity();
+        if self.tail - self.cached_head >= cap {
+            // SYNC POINT (claim, acquire side): pairs with the SeqCst
+            // compare-exchange of `head` in `Ring::pull_with`; after this
+            // load, consumers' copies of positions below it are complete.
+            self.cached_head = self.ring.header.head.load(Ordering::SeqCst);
+        }
+        cap - (self.tail - self.cached_head)
+    }
+
+    /// Writes one nickname into the next free position and publishes it.
+    /// `write(buf)` fills `buf` ([`SLOT_PAYLOAD`] bytes) and returns the
+    /// length, or `None` to publish nothing. Returns whether it published.
+    ///
+    /// # Panics
+    /// If there is no free slot (check [`Producer::free_slots`]) or `write`
+    /// returns a length above [`SLOT_PAYLOAD`].
+    #[inline]
+    pub fn push_with(&mut self, write: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+        assert!(
+            self.tail - self.cached_head < self.ring.capacity(),
+            "push into a full ring"
+        );
+        let mut words = [0u64; DATA_WORDS];
+        // SAFETY: `[u64; N]` and `[u8; N * 8]` have the same size and `u8`
+        // has no alignment requirement; every byte pattern is a valid u64.
+        let bytes = unsafe { &mut *(words.as_mut_ptr() as *mut [u8; DATA_WORDS * 8]) };
+        let Some(len) = write(&mut bytes[1..]) else {
+            return false;
+        };
+        assert!(
+            len <= SLOT_PAYLOAD,
+            "nickname of {len} bytes exceeds the slot"
+        );
+        bytes[0] = len as u8;
+        self.publish(&words);
+        true
+    }
+
+    #[inline]
+    fn publish(&mut self, words: &[u64; DATA_WORDS]) {
+        let pos = self.tail;
+        let slot = self.ring.slot(pos);
+        slot.stamp.store(WRITING, Ordering::Relaxed);
+        // SYNC POINT (seqlock, release side): pairs with the acquire fence in
+        // `Ring::pull_with`. A reader that sees any of the data stores below
+        // then sees WRITING (or later) when it re-reads the stamp.
+        fence(Ordering::Release);
+        for (cell, &word) in slot.data.iter().zip(words) {
+            cell.store(word, Ordering::Relaxed);
+        }
+        // SYNC POINT (publish, release side): pairs with the acquire load of
+        // the stamp in `Ring::pull_with`.
+        slot.stamp.store(pos + 1, Ordering::Release);
+        self.tail = pos + 1;
+    }
+
+    /// Makes the new tail visible to statistics readers. Called after a
+    /// batch of pushes; consumers do not depend on it.
+    pub fn flush_tail(&self) {
+        self.ring.header.tail.store(self.tail, Ordering::Release);
+    }
+
+    pub fn tail(&self) -> u64 {
+        self.tail
+    }
+
+    /// Announces that the producer is about to sleep because the ring is
+    /// full, and returns the futex value to sleep on, or `None` if a consumer
+    /// claimed something meanwhile (refill instead of sleeping).
+    ///
+    /// Protocol: the producer stores `producer_sleeping = 1`, then re-reads
+    /// `head` (both SeqCst); a consumer claims with a SeqCst
+    /// compare-exchange, then reads `producer_sleeping` (SeqCst) when its
+    /// claim crossed a wake mark. In the single total order either the
+    /// producer sees the claim, or the consumer sees the flag and wakes it.
+    pub fn prepare_sleep(&mut self) -> Option<u32> {
+        let sleep = &self.ring.header.sleep;
+        let futex = sleep.producer_futex.load(Ordering::SeqCst);
+        sleep.producer_sleeping.store(1, Ordering::SeqCst);
+        let head = self.ring.header.head.load(Ordering::SeqCst);
+        if head != self.cached_head {
+            sleep.producer_sleeping.store(0, Ordering::Relaxed);
+            self.cached_head = head;
+            return None;
+        }
+        Some(futex)
+    }
+
+    /// Ends a sleep (whether woken or timed out).
+    pub fn end_sleep(&self) {
+        self.ring
+            .header
+            .sleep
+            .producer_sleeping
+            .store(0, Ordering::Relaxed);
+    }
+
+    /// Whether consumers may be asleep waiting for data. Call after
+    /// publishing; if true, bump `consumer_futex` and wake them.
+    ///
+    /// Protocol: the producer publishes (stamp store), then a SeqCst fence,
+    /// then reads `consumer_sleepers`; a consumer increments
+    /// `consumer_sleepers`, then a SeqCst fence, then re-reads the stamp
+    /// before sleeping. Either the producer sees the sleeper or the consumer
+    /// sees the data.
+    #[inline]
+    pub fn consumers_may_sleep(&self) -> bool {
+        // SYNC POINT (consumer wake, producer side): pairs with the SeqCst
+        // fence in the consumer's wait path (`client.rs`).
+        fence(Ordering::SeqCst);
+        self.ring
+            .header
+            .sleep
+            .consumer_sleepers
+            .load(Ordering::Relaxed)
+            > 0
+    }
+}
+
+/// A ring on the heap, for tests and in-process use.
+pub struct HeapRing {
+    header: Box<RingHeader>,
+    slots: Box<[Slot]>,
+}
+
+impl HeapRing {
+    /// An empty ring of `capacity` slots (a power of two >= 2).
+    pub fn new(capacity: usize) -> HeapRing {
+        HeapRing {
+            header: Box::new(RingHeader::new()),
+            slots: (0..capacity).map(|_| Slot::new()).collect(),
+        }
+    }
+
+    pub fn ring(&self) -> Ring<'_> {
+        Ring::new(&self.header, &self.slots)
+    }
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    assert!(std::mem::size_of::<Slot>() == SLOT_SIZE);
+    assert!(std::mem::align_of::<Slot>() == 64);
+    assert!(std::mem::size_of::<RingHeader>() == 4 * 64);
+    assert!(SLOT_PAYLOAD == crate::MAX_NICKNAME_LEN);
+};
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn push_str(p: &mut Producer<'_>, s: &str) {
+        assert!(p.push_with(|buf| {
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            Some(s.len())
+        }));
+    }
+
+    fn pull_one(ring: Ring<'_>) -> Option<String> {
+        let mut out = None;
+        match ring.pull_with(1, |_, b| {
+            out = Some(String::from_utf8(b.to_vec()).unwrap());
+            true
+        }) {
+            Pull::Claimed { count: 1, .. } => out,
+            Pull::Empty => None,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fifo_with_wrap_around() {
+        let heap = HeapRing::new(4);
+        let ring = heap.ring();
+        // SAFETY: the only producer of this ring.
+        let mut p = unsafe { Producer::new(ring) };
+        for round in 0..10 {
+            assert_eq!(p.free_slots(), 4);
+            for i in 0..4 {
+                push_str(&mut p, &format!("名{round}-{i}"));
+            }
+            assert_eq!(p.free_slots(), 0);
+            for i in 0..4 {
+                assert_eq!(pull_one(ring).as_deref(), Some(&*format!("名{round}-{i}")));
+            }
+            assert_eq!(pull_one(ring), None);
+        }
+        assert_eq!(ring.head(), 40);
+    }
+
+    #[test]
+    fn refused_nickname_is_not_consumed() {
+        let heap = HeapRing::new(2);
+        let ring = heap.ring();
+        // SAFETY: the only producer of this ring.
+        let mut p = unsafe { Producer::new(ring) };
+        push_str(&mut p, "快乐的小猫");
+        assert_eq!(
+            ring.pull_with(1, |_, _| false),
+            Pull::Refused {
+                needed: "快乐的小猫".len()
+            }
+        );
+        assert_eq!(pull_one(ring).as_deref(), Some("快乐的小猫"));
+    }
+
+    #[test]
+    fn batch_claims_what_is_published_and_accepted() {
+        let heap = HeapRing::new(8);
+        let ring = heap.ring();
+        // SAFETY: the only producer of this ring.
+        let mut p = unsafe { Producer::new(ring) };
+        for i in 0..5 {
+            push_str(&mut p, &format!("n{i}"));
+        }
+        let mut got = vec![String::new(); 8];
+        let r = ring.pull_with(8, |i, b| {
+            got[i] = String::from_utf8(b.to_vec()).unwrap();
+            true
+        });
+        assert_eq!(r, Pull::Claimed { start: 0, count: 5 });
+        assert_eq!(&got[..5], ["n0", "n1", "n2", "n3", "n4"]);
+        for i in 5..8 {
+            push_str(&mut p, &format!("n{i}"));
+        }
+        // The sink takes only two: the batch claims exactly two.
+        let r = ring.pull_with(8, |i, _| i < 2);
+        assert_eq!(r, Pull::Claimed { start: 5, count: 2 });
+        assert_eq!(pull_one(ring).as_deref(), Some("n7"));
+    }
+
+    #[test]
+    fn corrupt_length_is_reported_not_read() {
+        let heap = HeapRing::new(2);
+        let ring = heap.ring();
+        // SAFETY: the only producer of this ring.
+        let mut p = unsafe { Producer::new(ring) };
+        push_str(&mut p, "好");
+        // Forge a length byte beyond the payload, as a hostile writer could.
+        heap.slots[0].data[0].store(0xff, Ordering::Relaxed);
+        assert_eq!(ring.pull_with(1, |_, _| true), Pull::Corrupt);
+    }
+
+    #[test]
+    fn wake_marks_fall_every_quarter() {
+        let heap = HeapRing::new(16);
+        let ring = heap.ring();
+        assert!(!ring.crosses_wake_mark(0, 3));
+        assert!(ring.crosses_wake_mark(3, 1));
+        assert!(ring.crosses_wake_mark(2, 10));
+        assert!(!ring.crosses_wake_mark(4, 3));
+    }
+
+    #[test]
+    fn concurrent_consumers_get_each_item_once_and_whole() {
+        use std::sync::Arc;
+        const N: u64 = 200_000;
+        let heap = Arc::new(HeapRing::new(64));
+        let consumers: Vec<_> = (0..3)
+            .map(|_| {
+                let heap = Arc::clone(&heap);
+                std::thread::spawn(move || {
+                    let ring = heap.ring();
+                    let mut seen = Vec::new();
+                    while ring.head() < N {
+                        let mut batch = [0u64; 4];
+                        if let Pull::Claimed { count: n, .. } = ring.pull_with(4, |i, b| {
+                            // Every nickname is "<n>:<n>"; a torn copy would
+                            // mix two numbers.
+                            let s = std::str::from_utf8(b).unwrap();
+                            let (a, c) = s.split_once(':').unwrap();
+                            assert_eq!(a, c, "torn read: {s}");
+                            batch[i] = a.parse().unwrap();
+                            true
+                        }) {
+                            seen.extend_from_slice(&batch[..n]);
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let ring = heap.ring();
+        // SAFETY: the only producer of this ring.
+        let mut p = unsafe { Producer::new(ring) };
+        let mut next = 0u64;
+        while next < N {
+            if p.free_slots() == 0 {
+                std::thread::yield_now();
+                continue;
+            }
+            push_str(&mut p, &format!("{next}:{next}"));
+            next += 1;
+        }
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all.len() as u64, N);
+        assert!(all.iter().enumerate().all(|(i, &v)| v == i as u64));
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn push(p: &mut Producer<'_>, v: u8) {
+        // A payload whose every byte is `v`: a torn copy would mix values.
+        assert!(p.push_with(|buf| {
+            buf[..SLOT_PAYLOAD].fill(v);
+            Some(SLOT_PAYLOAD)
+        }));
+    }
+
+    /// Pulls up to `max` items in `tries` attempts, checking each is whole.
+    fn pull(ring: Ring<'_>, max: usize, tries: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        for _ in 0..tries {
+            let mut batch = [0u8; 4];
+            if let Pull::Claimed { count: n, .. } = ring.pull_with(max, |i, b| {
+                assert_eq!(b.len(), SLOT_PAYLOAD);
+                assert!(b.iter().all(|&x| x == b[0]), "torn read");
+                batch[i] = b[0];
+                true
+            }) {
+                got.extend_from_slice(&batch[..n]);
+            }
+            thread::yield_now();
+        }
+        got
+    }
+
+    fn check(produced: u8, mut got: Vec<u8>) {
+        got.sort_unstable();
+        let before = got.len();
+        got.dedup();
+        assert_eq!(before, got.len(), "an item was delivered twice");
+        assert!(got.iter().all(|&v| v >= 1 && v <= produced));
+    }
+
+    /// One producer, two single-item consumers, wrap-around at capacity 2.
+    #[test]
+    fn one_producer_two_consumers_wrap() {
+        loom::model(|| {
+            let heap = Arc::new(HeapRing::new(2));
+            let consumers: Vec<_> = (0..2)
+                .map(|_| {
+                    let heap = Arc::clone(&heap);
+                    thread::spawn(move || pull(heap.ring(), 1, 2))
+                })
+                .collect();
+            // SAFETY: the only producer of this ring.
+            let mut p = unsafe { Producer::new(heap.ring()) };
+            let mut produced = 0u8;
+            for _ in 0..3 {
+                if p.free_slots() > 0 {
+                    produced += 1;
+                    push(&mut p, produced);
+                }
+            }
+            let got: Vec<u8> = consumers
+                .into_iter()
+                .flat_map(|c| c.join().unwrap())
+                .collect();
+            check(produced, got);
+        });
+    }
+
+    /// Two consumers racing batch claims over a ring of 4.
+    #[test]
+    fn concurrent_batch_claims() {
+        loom::model(|| {
+            let heap = Arc::new(HeapRing::new(4));
+            // SAFETY: the only producer of this ring.
+            let mut p = unsafe { Producer::new(heap.ring()) };
+            for v in 1..=3 {
+                push(&mut p, v);
+            }
+            let consumers: Vec<_> = (0..2)
+                .map(|_| {
+                    let heap = Arc::clone(&heap);
+                    thread::spawn(move || pull(heap.ring(), 3, 1))
+                })
+                .collect();
+            push(&mut p, 4);
+            let got: Vec<u8> = consumers
+                .into_iter()
+                .flat_map(|c| c.join().unwrap())
+                .collect();
+            check(4, got);
+        });
+    }
+
+    /// The producer reuses a slot while a consumer may still be copying it.
+    #[test]
+    fn slot_reuse_never_tears() {
+        loom::model(|| {
+            let heap = Arc::new(HeapRing::new(2));
+            // SAFETY: the only producer of this ring.
+            let mut p = unsafe { Producer::new(heap.ring()) };
+            push(&mut p, 1);
+            push(&mut p, 2);
+            let c1 = {
+                let heap = Arc::clone(&heap);
+                thread::spawn(move || pull(heap.ring(), 1, 1))
+            };
+            let c2 = {
+                let heap = Arc::clone(&heap);
+                thread::spawn(move || pull(heap.ring(), 2, 1))
+            };
+            let mut produced = 2;
+            if p.free_slots() > 0 {
+                produced += 1;
+                push(&mut p, produced);
+            }
+            let mut got = c1.join().unwrap();
+            got.extend(c2.join().unwrap());
+            check(produced, got);
+        });
+    }
+}

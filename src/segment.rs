@@ -1,0 +1,743 @@
+//! The shared-memory segment: `/dev/shm/NAME`, a header page followed by the
+//! ring. The daemon creates it; clients open and validate it.
+//!
+//! # Creation and ownership
+//!
+//! The daemon builds the segment under a hidden temporary name (created with
+//! `O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0600 unless widened), sizes it with
+//! `posix_fallocate` (so a too-small /dev/shm fails now, not with SIGBUS
+//! later), takes an open-file-description write lock on it, fills the
+//! header, and only then `link`s it to the public name. `link` never replaces
+//! an existing name and never follows a symlink, so clients never see a
+//! half-built segment and a planted symlink is refused.
+//!
+//! The lock is the liveness oracle: the kernel drops it when the daemon dies,
+//! however it dies. A second daemon finding the lock held refuses to start;
+//! finding it free, it takes the stale segment over (only if it is a regular
+//! file owned by the same user). Clients test the lock to tell a dead daemon
+//! from an idle one; a process id can be reused, a lock cannot lie.
+//!
+//! # Trust
+//!
+//! Every field of the segment is an atomic, so a hostile writer can change
+//! values but never cause a data race. Clients validate the header once,
+//! keep their own copies of the geometry, mask every index and bound every
+//! length they read.
+
+use crate::ring::{Ring, RingHeader, SLOT_SIZE, Slot};
+use memmap2::{MmapOptions, MmapRaw};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+/// "NICKPOOL" as a little-endian u64.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"NICKPOOL");
+/// Version of the segment layout. A client refuses any other.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Size of the header region; the ring header starts here.
+pub const HEADER_SIZE: usize = 4096;
+/// Offset of the first slot.
+pub const SLOTS_OFFSET: usize = HEADER_SIZE + std::mem::size_of::<RingHeader>();
+/// Smallest and largest ring capacity (slots).
+pub const MIN_CAPACITY: u32 = 4;
+pub const MAX_CAPACITY: u32 = 1 << 24;
+/// Default ring capacity: 65,536 slots, 4 MiB.
+pub const DEFAULT_CAPACITY: u32 = 1 << 16;
+/// Directory where POSIX shared memory lives on Linux.
+pub const SHM_DIR: &str = "/dev/shm";
+/// Default segment name.
+pub const DEFAULT_NAME: &str = "/nickpool";
+/// Longest segment name, leading slash included.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// Segment states.
+pub const STATE_LIVE: u32 = 1;
+pub const STATE_SHUTTING_DOWN: u32 = 2;
+
+const TEXT_LEN: usize = 256;
+
+/// The header page. Written once by the daemon before the segment becomes
+/// visible, except `state`, `heartbeat_ms` and the unique-mode gauges.
+#[repr(C)]
+pub struct SegmentHeader {
+    pub magic: AtomicU64,
+    pub layout_version: AtomicU32,
+    /// Bytes before the ring header ([`HEADER_SIZE`]).
+    pub header_size: AtomicU32,
+    /// Bytes of the whole segment: `SLOTS_OFFSET + capacity * slot_size`.
+    pub total_size: AtomicU64,
+    /// Bytes per slot ([`SLOT_SIZE`]).
+    pub slot_size: AtomicU32,
+    /// Slots in the ring; a power of two.
+    pub capacity: AtomicU32,
+    pub daemon_pid: AtomicU32,
+    /// [`STATE_LIVE`] or [`STATE_SHUTTING_DOWN`].
+    pub state: AtomicU32,
+    /// Daemon start, milliseconds since the Unix epoch.
+    pub started_unix_ms: AtomicU64,
+    /// Random number identifying this daemon instance.
+    pub instance_id: AtomicU64,
+    /// Bit 0: unique mode.
+    pub flags: AtomicU32,
+    _reserved: AtomicU32,
+    /// Unique mode: indices used and total space (0 when not unique).
+    pub unique_used: AtomicU64,
+    pub unique_total: AtomicU64,
+    /// Dictionary description, UTF-8, NUL-padded.
+    pub dictionary: [AtomicU8; TEXT_LEN],
+    /// Style selection, UTF-8, NUL-padded.
+    pub style: [AtomicU8; 64],
+    _pad: [u8; 192],
+    /// Daemon heartbeat: CLOCK_MONOTONIC milliseconds, updated at least every
+    /// [`crate::daemon::HEARTBEAT`]. On its own cache line, away from the
+    /// fields clients read.
+    pub heartbeat_ms: crate::ring::CacheLine<AtomicU64>,
+}
+
+/// Bit 0 of `flags`: the daemon runs in unique mode.
+pub const FLAG_UNIQUE: u32 = 1;
+/// Bit 1 of `flags`: unique mode has handed out its whole space.
+pub const FLAG_EXHAUSTED: u32 = 2;
+
+const _: () = {
+    assert!(std::mem::size_of::<SegmentHeader>() <= HEADER_SIZE);
+    assert!(std::mem::size_of::<Slot>() == SLOT_SIZE);
+    assert!(SLOTS_OFFSET % 64 == 0);
+};
+
+/// Why a segment could not be opened or created.
+#[derive(Debug)]
+pub enum SegmentError {
+    /// No segment by that name (or its daemon is gone).
+    NotRunning(String),
+    /// The file is not a segment this library understands.
+    Incompatible(String),
+    PermissionDenied(String),
+    InvalidName(String),
+    /// A live daemon holds the name.
+    AlreadyRunning {
+        name: String,
+        pid: u32,
+    },
+    Io(String),
+}
+
+impl fmt::Display for SegmentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SegmentError::NotRunning(m)
+            | SegmentError::Incompatible(m)
+            | SegmentError::PermissionDenied(m)
+            | SegmentError::InvalidName(m)
+            | SegmentError::Io(m) => f.write_str(m),
+            SegmentError::AlreadyRunning { name, pid } => write!(
+                f,
+                "segment {name} is held by a running daemon, pid {pid}; stop it or choose another --name"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SegmentError {}
+
+/// Checks a segment name: one leading slash, then 1 to 199 characters of
+/// `A-Z a-z 0-9 . _ -`, not starting with a dot.
+pub fn validate_name(name: &str) -> Result<(), SegmentError> {
+    let bad = |why: &str| {
+        Err(SegmentError::InvalidName(format!(
+            "invalid segment name {name:?}: {why}; use a name like /nickpool"
+        )))
+    };
+    let Some(rest) = name.strip_prefix('/') else {
+        return bad("it must start with '/'");
+    };
+    if rest.is_empty() {
+        return bad("it needs characters after the '/'");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return bad(&format!("it is longer than {MAX_NAME_LEN} bytes"));
+    }
+    if rest.starts_with('.') {
+        return bad("it must not start with '.' after the slash");
+    }
+    if let Some(c) = rest
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return bad(&format!("{c:?} is not allowed (only A-Z a-z 0-9 . _ -)"));
+    }
+    Ok(())
+}
+
+/// The name to use when none is given: `$NICKPOOL_NAME`, else `/nickpool`.
+pub fn default_name() -> String {
+    std::env::var("NICKPOOL_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| DEFAULT_NAME.to_owned())
+}
+
+/// Path of the file behind a (validated) segment name.
+pub fn shm_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("{SHM_DIR}{name}"))
+}
+
+/// Total bytes of a segment with `capacity` slots.
+pub fn segment_size(capacity: u32) -> usize {
+    SLOTS_OFFSET + capacity as usize * SLOT_SIZE
+}
+
+/// A mapped segment: the file (kept open for the liveness test), the mapping,
+/// and the geometry validated when it was mapped.
+pub struct Mapping {
+    file: File,
+    map: MmapRaw,
+    capacity: u32,
+    instance_id: u64,
+    name: String,
+}
+
+impl fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mapping")
+            .field("name", &self.name)
+            .field("capacity", &self.capacity)
+            .field("instance_id", &self.instance_id)
+            .finish()
+    }
+}
+
+impl Mapping {
+    pub fn header(&self) -> &SegmentHeader {
+        // SAFETY: the mapping is at least SLOTS_OFFSET bytes (checked when
+        // mapped), page aligned, and lives as long as `self`. Every field of
+        // `SegmentHeader` is an atomic or padding, valid for any bit pattern,
+        // so concurrent writes by other processes are not data races.
+        unsafe { &*(self.map.as_ptr() as *const SegmentHeader) }
+    }
+
+    /// The ring, with the capacity validated at mapping time (never re-read
+    /// from shared memory).
+    pub fn ring(&self) -> Ring<'_> {
+        // SAFETY: the mapping covers SLOTS_OFFSET + capacity * 64 bytes
+        // (checked when mapped); HEADER_SIZE and SLOTS_OFFSET are multiples
+        // of 64, so the ring header and slots are suitably aligned. Their
+        // fields are atomics, valid for any bit pattern and safe to share.
+        unsafe {
+            let base = self.map.as_ptr();
+            let header = &*(base.add(HEADER_SIZE) as *const RingHeader);
+            let slots = std::slice::from_raw_parts(
+                base.add(SLOTS_OFFSET) as *const Slot,
+                self.capacity as usize,
+            );
+            Ring::new(header, slots)
+        }
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    pub fn instance_id(&self) -> u64 {
+        self.instance_id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True while a daemon holds this segment's lock (the daemon that
+    /// created it; locks do not pass on).
+    pub fn daemon_alive(&self) -> bool {
+        lock_holder(&self.file).unwrap_or(false)
+    }
+
+    /// Opens and validates the segment `name` (already validated).
+    pub fn open(name: &str) -> Result<Mapping, SegmentError> {
+        let path = shm_path(name);
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) => return Err(open_error(name, &path, e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| SegmentError::Io(format!("cannot stat {}: {e}", path.display())))?;
+        if !meta.file_type().is_file() {
+            return Err(SegmentError::Incompatible(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        let size = meta.len();
+        if size < SLOTS_OFFSET as u64 || size > segment_size(MAX_CAPACITY) as u64 {
+            return Err(SegmentError::Incompatible(format!(
+                "{} has {size} bytes, which no nickpool segment has; remove it or choose another name",
+                path.display()
+            )));
+        }
+        let map = MmapOptions::new()
+            .len(size as usize)
+            .map_raw(&file)
+            .map_err(|e| SegmentError::Io(format!("cannot map {}: {e}", path.display())))?;
+        let mut mapping = Mapping {
+            file,
+            map,
+            capacity: 0,
+            instance_id: 0,
+            name: name.to_owned(),
+        };
+        let (capacity, instance_id) = validate(mapping.header(), size, &path)?;
+        mapping.capacity = capacity;
+        mapping.instance_id = instance_id;
+        Ok(mapping)
+    }
+}
+
+/// Checks every header field against the file size; returns the capacity and
+/// instance id.
+fn validate(
+    h: &SegmentHeader,
+    file_size: u64,
+    path: &std::path::Path,
+) -> Result<(u32, u64), SegmentError> {
+    let bad = |what: String| {
+        Err(SegmentError::Incompatible(format!(
+            "{} is not a usable nickpool segment: {what}",
+            path.display()
+        )))
+    };
+    if h.magic.load(Ordering::Relaxed) != MAGIC {
+        return bad("wrong magic number; remove the file or choose another name".into());
+    }
+    let version = h.layout_version.load(Ordering::Relaxed);
+    if version != LAYOUT_VERSION {
+        return bad(format!(
+            "layout version {version}, this library reads version {LAYOUT_VERSION}; use a client and daemon of the same release"
+        ));
+    }
+    let header_size = h.header_size.load(Ordering::Relaxed);
+    let slot_size = h.slot_size.load(Ordering::Relaxed);
+    if header_size as usize != HEADER_SIZE || slot_size as usize != SLOT_SIZE {
+        return bad(format!("header size {header_size} / slot size {slot_size}"));
+    }
+    let capacity = h.capacity.load(Ordering::Relaxed);
+    if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+        return bad(format!("capacity {capacity}"));
+    }
+    let total = h.total_size.load(Ordering::Relaxed);
+    if total != segment_size(capacity) as u64 || total > file_size {
+        return bad(format!(
+            "total size {total} for capacity {capacity} in a file of {file_size} bytes"
+        ));
+    }
+    let state = h.state.load(Ordering::Relaxed);
+    if state != STATE_LIVE && state != STATE_SHUTTING_DOWN {
+        return bad(format!("state {state}"));
+    }
+    Ok((capacity, h.instance_id.load(Ordering::Relaxed)))
+}
+
+fn open_error(name: &str, path: &std::path::Path, e: io::Error) -> SegmentError {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => SegmentError::NotRunning(format!(
+            "no daemon is serving {name}; start one with `nickpool serve --name {name}`"
+        )),
+        Some(libc::EACCES) | Some(libc::EPERM) => SegmentError::PermissionDenied(format!(
+            "permission denied opening {}; run as the daemon's user or ask for `nickpool serve --mode 0660 --group GROUP`",
+            path.display()
+        )),
+        Some(libc::ELOOP) => SegmentError::Incompatible(format!(
+            "{} is a symbolic link, not a segment; remove it",
+            path.display()
+        )),
+        _ => SegmentError::Io(format!("cannot open {}: {e}", path.display())),
+    }
+}
+
+/// Whether some process holds a write lock on `file` (F_OFD_GETLK).
+fn lock_holder(file: &File) -> io::Result<bool> {
+    let mut lock = whole_file_lock(libc::F_WRLCK);
+    // SAFETY: `lock` is a valid flock struct for the call's duration and the
+    // descriptor is open.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+fn whole_file_lock(kind: libc::c_int) -> libc::flock {
+    // SAFETY: flock is a plain C struct; all-zero is a valid value.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = 0;
+    lock.l_len = 0; // The whole file.
+    lock
+}
+
+/// Takes the daemon's lock on `file`; false if another process holds it.
+fn try_lock(file: &File) -> io::Result<bool> {
+    let lock = whole_file_lock(libc::F_WRLCK);
+    // SAFETY: `lock` is a valid flock struct and the descriptor is open.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+/// Options for creating a segment.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub capacity: u32,
+    /// File mode, e.g. 0o600 (default) or 0o660 to share with a group.
+    pub mode: u32,
+    /// Group to give the segment to (with a group-readable `mode`).
+    pub group: Option<u32>,
+    pub dictionary: String,
+    pub style: String,
+    pub unique_total: u64,
+}
+
+/// A segment owned by this (daemon) process. Dropping it marks the segment
+/// shutting down and removes its name.
+pub struct OwnedSegment {
+    mapping: Mapping,
+    path: PathBuf,
+    /// (device, inode) of our file, to unlink only our own segment.
+    identity: (u64, u64),
+    /// Log lines about what creation did (e.g. a stale segment taken over).
+    pub notes: Vec<String>,
+}
+
+impl OwnedSegment {
+    /// Creates and publishes segment `name`, taking over a stale one.
+    pub fn create(name: &str, options: &CreateOptions) -> Result<OwnedSegment, SegmentError> {
+        validate_name(name)?;
+        let capacity = options.capacity;
+        if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+            return Err(SegmentError::InvalidName(format!(
+                "capacity {capacity} is not a power of two from {MIN_CAPACITY} to {MAX_CAPACITY}"
+            )));
+        }
+        let path = shm_path(name);
+        let pid = std::process::id();
+        let temp = PathBuf::from(format!("{SHM_DIR}/.{}.{pid}.tmp", &name[1..]));
+        let _ = std::fs::remove_file(&temp); // Left by an earlier process of our pid.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(options.mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&temp)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EACCES) | Some(libc::EPERM) => SegmentError::PermissionDenied(format!(
+                    "cannot create {}: {e}; check the permissions of {SHM_DIR}",
+                    temp.display()
+                )),
+                _ => SegmentError::Io(format!("cannot create {}: {e}", temp.display())),
+            })?;
+        // From here on, remove the temporary file on every failure.
+        let cleanup = TempFile(temp.clone());
+        let io_err = |what: &str, e: io::Error| SegmentError::Io(format!("{what}: {e}"));
+        // The umask may have narrowed the mode; set it exactly.
+        file.set_permissions(std::fs::Permissions::from_mode(options.mode))
+            .map_err(|e| io_err("cannot set the segment's mode", e))?;
+        if let Some(gid) = options.group {
+            // SAFETY: plain syscall on an open descriptor; -1 keeps the owner.
+            if unsafe { libc::fchown(file.as_raw_fd(), u32::MAX, gid) } != 0 {
+                return Err(SegmentError::PermissionDenied(format!(
+                    "cannot give the segment to group {gid}: {}; the daemon's user must be a member",
+                    io::Error::last_os_error()
+                )));
+            }
+        }
+        if !try_lock(&file).map_err(|e| io_err("cannot lock the new segment", e))? {
+            return Err(SegmentError::Io(
+                "the new segment is locked by another process".into(),
+            ));
+        }
+        let size = segment_size(capacity);
+        // SAFETY: plain syscall on an open descriptor.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) };
+        if rc != 0 {
+            let e = io::Error::from_raw_os_error(rc);
+            return Err(SegmentError::Io(format!(
+                "cannot allocate {size} bytes in {SHM_DIR} for capacity {capacity}: {e}; \
+                 free space in {SHM_DIR} (df -h {SHM_DIR}), enlarge it, or use a smaller --capacity"
+            )));
+        }
+        let map = MmapOptions::new()
+            .len(size)
+            .map_raw(&file)
+            .map_err(|e| io_err("cannot map the new segment", e))?;
+        let instance_id = random_u64();
+        let mapping = Mapping {
+            file,
+            map,
+            capacity,
+            instance_id,
+            name: name.to_owned(),
+        };
+        init_header(mapping.header(), options, instance_id);
+        let meta = mapping
+            .file
+            .metadata()
+            .map_err(|e| io_err("cannot stat the new segment", e))?;
+        let identity = (meta.dev(), meta.ino());
+
+        let mut notes = Vec::new();
+        publish(&temp, &path, name, &mut notes)?;
+        drop(cleanup);
+        Ok(OwnedSegment {
+            mapping,
+            path,
+            identity,
+            notes,
+        })
+    }
+
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    pub fn header(&self) -> &SegmentHeader {
+        self.mapping.header()
+    }
+
+    pub fn ring(&self) -> Ring<'_> {
+        self.mapping.ring()
+    }
+
+    /// Marks the segment shutting down and removes its name (if it is still
+    /// ours). Clients see the state and stop waiting on it.
+    pub fn shut_down(&self) {
+        self.header()
+            .state
+            .store(STATE_SHUTTING_DOWN, Ordering::SeqCst);
+        // Wake sleeping consumers so they notice now.
+        let sleep = &self.ring().header().sleep;
+        sleep.consumer_futex.fetch_add(1, Ordering::SeqCst);
+        crate::futex::wake_all(&sleep.consumer_futex);
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if (meta.dev(), meta.ino()) == self.identity {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+impl Drop for OwnedSegment {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn init_header(h: &SegmentHeader, options: &CreateOptions, instance_id: u64) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    h.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
+    h.header_size.store(HEADER_SIZE as u32, Ordering::Relaxed);
+    h.total_size
+        .store(segment_size(options.capacity) as u64, Ordering::Relaxed);
+    h.slot_size.store(SLOT_SIZE as u32, Ordering::Relaxed);
+    h.capacity.store(options.capacity, Ordering::Relaxed);
+    h.daemon_pid.store(std::process::id(), Ordering::Relaxed);
+    h.started_unix_ms.store(now_ms, Ordering::Relaxed);
+    h.instance_id.store(instance_id, Ordering::Relaxed);
+    h.heartbeat_ms.store(monotonic_ms(), Ordering::Relaxed);
+    if options.unique_total > 0 {
+        h.flags.store(FLAG_UNIQUE, Ordering::Relaxed);
+        h.unique_total
+            .store(options.unique_total, Ordering::Relaxed);
+    }
+    write_text(&h.dictionary, &options.dictionary);
+    write_text(&h.style, &options.style);
+    h.state.store(STATE_LIVE, Ordering::Relaxed);
+    // The magic goes last: a header with the magic is complete. (Clients
+    // only see the segment after `link`, which orders after these stores.)
+    h.magic.store(MAGIC, Ordering::Release);
+}
+
+/// Links the finished temporary file to the public name, taking over a
+/// stale segment if one is in the way.
+fn publish(
+    temp: &std::path::Path,
+    path: &std::path::Path,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Result<(), SegmentError> {
+    for _ in 0..5 {
+        match std::fs::hard_link(temp, path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(SegmentError::Io(format!(
+                    "cannot publish segment {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        // Something holds the name. Take it over only if it is a dead
+        // daemon's segment: a regular file of ours whose lock is free.
+        let existing = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(match e.raw_os_error() {
+                    Some(libc::ELOOP) => SegmentError::Io(format!(
+                        "{} is a symbolic link; refusing to touch it. Remove it if you did not create it on purpose",
+                        path.display()
+                    )),
+                    _ => SegmentError::PermissionDenied(format!(
+                        "{} exists and cannot be opened ({e}); it belongs to someone else: choose another --name",
+                        path.display()
+                    )),
+                });
+            }
+        };
+        let meta = existing
+            .metadata()
+            .map_err(|e| SegmentError::Io(format!("cannot stat {}: {e}", path.display())))?;
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        if !meta.file_type().is_file() || meta.uid() != euid {
+            return Err(SegmentError::PermissionDenied(format!(
+                "{} exists and is not a segment of this user (owner uid {}); choose another --name",
+                path.display(),
+                meta.uid()
+            )));
+        }
+        if lock_holder(&existing).unwrap_or(true) {
+            let pid = read_pid(&existing).unwrap_or(0);
+            return Err(SegmentError::AlreadyRunning {
+                name: name.to_owned(),
+                pid,
+            });
+        }
+        let pid = read_pid(&existing);
+        notes.push(match pid {
+            Some(pid) => format!("took over stale segment {name} (daemon pid {pid} is gone)"),
+            None => format!("replaced {name}, which was not a complete segment"),
+        });
+        // Unlink only what we examined: if the name now points elsewhere,
+        // another daemon won the race and the next link attempt says so.
+        if let Ok(now) = std::fs::symlink_metadata(path) {
+            if (now.dev(), now.ino()) == (meta.dev(), meta.ino()) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    Err(SegmentError::Io(format!(
+        "could not publish {}: the name keeps changing; is another daemon starting?",
+        path.display()
+    )))
+}
+
+/// The daemon pid recorded in a segment file, if it has a valid header.
+fn read_pid(file: &File) -> Option<u32> {
+    let size = file.metadata().ok()?.len();
+    if size < HEADER_SIZE as u64 {
+        return None;
+    }
+    let map = MmapOptions::new()
+        .len(HEADER_SIZE)
+        .map_raw_read_only(file)
+        .ok()?;
+    // SAFETY: the mapping is HEADER_SIZE bytes, page aligned; the header's
+    // fields are atomics valid for any bit pattern.
+    let h = unsafe { &*(map.as_ptr() as *const SegmentHeader) };
+    (h.magic.load(Ordering::Acquire) == MAGIC).then(|| h.daemon_pid.load(Ordering::Relaxed))
+}
+
+fn write_text(field: &[AtomicU8], text: &str) {
+    let mut end = text.len().min(field.len() - 1);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    for (cell, &b) in field.iter().zip(text.as_bytes()[..end].iter()) {
+        cell.store(b, Ordering::Relaxed);
+    }
+}
+
+/// Reads a NUL-padded text field (lossily: a hostile writer may put anything).
+pub fn read_text(field: &[AtomicU8]) -> String {
+    let bytes: Vec<u8> = field
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .take_while(|&b| b != 0)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// CLOCK_MONOTONIC in milliseconds (comparable across processes).
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+fn random_u64() -> u64 {
+    use rand::TryRng;
+    rand::rngs::SysRng
+        .try_next_u64()
+        .unwrap_or_else(|_| monotonic_ms() ^ u64::from(std::process::id()) << 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("/nickpool").is_ok());
+        assert!(validate_name("/a.b_c-1").is_ok());
+        for bad in [
+            "", "/", "nickpool", "//x", "/a/b", "/.hidden", "/sp ace", "/名字",
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_name(&format!("/{}", "x".repeat(MAX_NAME_LEN))).is_err());
+        assert!(validate_name(&format!("/{}", "x".repeat(MAX_NAME_LEN - 1))).is_ok());
+    }
+
+    #[test]
+    fn header_fits_its_page() {
+        assert!(std::mem::size_of::<SegmentHeader>() <= HEADER_SIZE);
+        assert_eq!(SLOTS_OFFSET, 4096 + 256);
+    }
+}
