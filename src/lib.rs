@@ -19,6 +19,8 @@ pub mod client;
 #[cfg(not(loom))]
 pub mod daemon;
 #[cfg(not(loom))]
+pub mod ffi;
+#[cfg(not(loom))]
 mod futex;
 #[cfg(not(loom))]
 pub mod segment;

@@ -1,0 +1,1 @@
+//! The C ABI (version 1). See `include/nickpool.h`.

@@ -1,0 +1,167 @@
+//! Helpers shared by the integration tests: start a real daemon process on a
+//! unique segment name, and clean up its process and /dev/shm file whatever
+//! happens.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The `nickpool` binary under test.
+pub fn nickpool_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nickpool"))
+}
+
+/// A segment name no other test (or test run) uses.
+pub fn unique_name(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "/nptest-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The /dev/shm path of a segment name.
+pub fn shm_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("/dev/shm{name}"))
+}
+
+/// Removes a segment file and any temporary files of that name.
+pub fn remove_segment(name: &str) {
+    let _ = std::fs::remove_file(shm_path(name));
+    if let Ok(dir) = std::fs::read_dir("/dev/shm") {
+        let prefix = format!(".{}.", &name[1..]);
+        for entry in dir.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Polls `cond` every 5 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// A `nickpool serve` child process. Dropping it kills the process and
+/// removes the segment.
+pub struct Daemon {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Daemon {
+    /// Starts `nickpool serve --name NAME ARGS…` and waits until a client can
+    /// open the segment (at most 10 s).
+    pub fn start(name: &str, args: &[&str]) -> Daemon {
+        let child = Command::new(nickpool_bin())
+            .arg("serve")
+            .arg("--name")
+            .arg(name)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nickpool serve");
+        let mut daemon = Daemon {
+            child,
+            name: name.to_owned(),
+        };
+        let up = wait_until(Duration::from_secs(10), || {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("daemon exited early with {status}: {}", daemon.stderr());
+            }
+            nickpool::Client::open(Some(name)).is_ok()
+        });
+        assert!(up, "daemon on {name} did not come up within 10 s");
+        daemon
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid(), signal) };
+    }
+
+    /// kill -9 and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits (at most 10 s) and returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        self.signal(libc::SIGTERM);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.kill9();
+        None
+    }
+
+    /// Everything the daemon wrote to stderr so far (after it exited).
+    pub fn stderr(&mut self) -> String {
+        use std::io::Read;
+        let mut s = String::new();
+        if let Some(err) = self.child.stderr.as_mut() {
+            let _ = err.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+        remove_segment(&self.name);
+    }
+}
+
+/// Runs `nickpool ARGS…` to completion (killed after `timeout`) and returns
+/// (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], timeout: Duration) -> (i32, String, String) {
+    let child = Command::new(nickpool_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nickpool");
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(timeout) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("nickpool {args:?} did not finish within {timeout:?}");
+        }
+    };
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
