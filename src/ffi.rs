@@ -1,1 +1,806 @@
-//! The C ABI (version 1). See `include/nickpool.h`.
+//! The C ABI, version 1: thin wrappers over [`crate::client::Client`].
+//!
+//! Every exported function converts its arguments, calls the client and
+//! converts the result; nothing else. Its body sits inside
+//! [`ffi_boundary!`], so a panic becomes `NICKPOOL_INTERNAL_ERROR` (or
+//! nothing, for `nickpool_close`) instead of unwinding into C. Every pointer
+//! is checked for NULL before use.
+//!
+//! The doc comments here are the C programmer's manual: cbindgen copies them
+//! into `include/nickpool.h` (regenerate with
+//! `NICKPOOL_BLESS=1 cargo test --test c_api header`). They are written for C
+//! readers, so they name C types and avoid Rust links.
+
+// The C names are the contract; Rust naming conventions do not apply here.
+#![allow(non_camel_case_types)]
+// Each exported function's doc states, argument by argument, what every
+// pointer must be: that is its safety contract, written for the C reader
+// who sees it in the header. A Rust `# Safety` heading would repeat it.
+#![allow(clippy::missing_safety_doc)]
+
+use crate::client::{Client, Error, Stats};
+use crate::segment;
+use std::ffi::c_char;
+use std::time::Duration;
+
+/// The version of this C ABI. It changes only if an existing function,
+/// type or status number changes meaning, which version 1 promises never to
+/// do; additions keep the version. Compare with nickpool_abi_version() to
+/// detect a header and library of different ABIs.
+pub const NICKPOOL_ABI_VERSION: u32 = 1_u32;
+
+/// Pass as timeout_ms to wait without limit.
+pub const NICKPOOL_WAIT_FOREVER: u32 = 0xFFFF_FFFF_u32;
+
+/// The longest nickname in bytes of UTF-8, without its NUL. A buffer of
+/// NICKPOOL_MAX_NICKNAME_LEN + 1 (56) bytes always holds one nickname and
+/// its NUL.
+pub const NICKPOOL_MAX_NICKNAME_LEN: usize = 55;
+
+const _: () = assert!(NICKPOOL_MAX_NICKNAME_LEN == crate::MAX_NICKNAME_LEN);
+
+/// Bytes one nickname and its NUL take at most.
+const NICKNAME_BUF_LEN: usize = NICKPOOL_MAX_NICKNAME_LEN + 1;
+
+/// The result of every fallible call. The numbers are fixed forever: a
+/// status that is retired keeps its number, listed below as a comment, and
+/// the number is never reused. Treat numbers you do not know as errors.
+/// nickpool_status_str() describes any value.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum nickpool_status {
+    /// The call succeeded.
+    NICKPOOL_OK = 0,
+    /// No nickname became available within timeout_ms: the daemon is
+    /// stopped or not keeping up. Nothing was consumed; try again.
+    NICKPOOL_EMPTY = 1,
+    /// The buffer cannot hold the next nickname and its NUL. Nothing was
+    /// consumed: the nickname stays in the pool. See nickpool_next() for
+    /// how the needed size is reported.
+    NICKPOOL_BUFFER_TOO_SMALL = 2,
+    /// nickpool_open(): no live daemon serves the name. Start one with
+    /// `nickpool serve --name NAME`.
+    NICKPOOL_NOT_RUNNING = 3,
+    /// The segment has another layout version or is corrupt: the library and
+    /// the daemon come from different releases, or the file is not a
+    /// nickpool segment.
+    NICKPOOL_INCOMPATIBLE = 4,
+    /// The segment exists but this user may not open it; the daemon decides
+    /// who may (`nickpool serve --mode 0660 --group GROUP`).
+    NICKPOOL_PERMISSION_DENIED = 5,
+    /// The daemon this handle was attached to has stopped and no new daemon
+    /// serves the name yet. The handle stays valid: once a daemon starts on
+    /// the name again, the next call on the handle reattaches by itself.
+    NICKPOOL_DAEMON_GONE = 6,
+    /// Unique mode: every nickname of the daemon's space has been handed out.
+    NICKPOOL_EXHAUSTED = 7,
+    /// An argument is invalid: a NULL pointer, a zero length or count, or a
+    /// segment name that is not "/" followed by 1 to 199 of
+    /// A-Z a-z 0-9 . _ - (not starting with '.'), NUL-terminated.
+    NICKPOOL_INVALID_ARGUMENT = 8,
+    /// The operating system refused an operation (open, mmap, fcntl).
+    NICKPOOL_IO_ERROR = 9,
+    /// A bug in nickpool, caught at the library boundary before it could
+    /// reach your program. The handle may still be used and closed. Please
+    /// report it.
+    NICKPOOL_INTERNAL_ERROR = 10,
+    // Retired numbers (never reuse): none yet.
+}
+
+impl nickpool_status {
+    /// The status with this number, if there is one.
+    fn from_number(number: u32) -> Option<nickpool_status> {
+        use nickpool_status::*;
+        Some(match number {
+            0 => NICKPOOL_OK,
+            1 => NICKPOOL_EMPTY,
+            2 => NICKPOOL_BUFFER_TOO_SMALL,
+            3 => NICKPOOL_NOT_RUNNING,
+            4 => NICKPOOL_INCOMPATIBLE,
+            5 => NICKPOOL_PERMISSION_DENIED,
+            6 => NICKPOOL_DAEMON_GONE,
+            7 => NICKPOOL_EXHAUSTED,
+            8 => NICKPOOL_INVALID_ARGUMENT,
+            9 => NICKPOOL_IO_ERROR,
+            10 => NICKPOOL_INTERNAL_ERROR,
+            _ => return None,
+        })
+    }
+
+    /// The status of a client error (the numbers live in `Error::status`).
+    fn of(error: &Error) -> nickpool_status {
+        nickpool_status::from_number(error.status())
+            .unwrap_or(nickpool_status::NICKPOOL_INTERNAL_ERROR)
+    }
+}
+
+/// A status number as C passes it in. Taking the raw number, rather than
+/// the enum, means an out-of-range value from C is a value we handle, not
+/// undefined behaviour. cbindgen spells it `nickpool_status` (see
+/// cbindgen.toml), which in C is the same 32-bit unsigned type.
+pub type nickpool_status_number = u32;
+
+/// A handle on a daemon's segment, from nickpool_open(). Opaque.
+///
+/// Thread-safety: one handle may be used by any number of threads at once;
+/// every function except nickpool_close() may run concurrently on it.
+pub struct nickpool_client {
+    client: Client,
+}
+
+/// The daemon's statistics, filled by nickpool_stats(). Like struct stat and
+/// stat(), the struct and the function share a name, so C spells the type
+/// `struct nickpool_stats`.
+///
+/// ABI evolution: later versions may append fields, never change or remove
+/// one. So that a program built against this header keeps working with a
+/// later library (which must not write past the program's struct), the
+/// caller sets `size` to sizeof(struct nickpool_stats) before the call; the
+/// library fills only what fits and sets `size` to the bytes it filled.
+#[repr(C)]
+#[derive(Clone)]
+pub struct nickpool_stats {
+    /// In: sizeof(struct nickpool_stats), the bytes the library may write.
+    /// Out: the bytes it filled.
+    pub size: usize,
+    /// Slots in the ring.
+    pub capacity: u64,
+    /// Nicknames waiting in the ring now.
+    pub fill: u64,
+    /// Nicknames published since the daemon started.
+    pub produced: u64,
+    /// Nicknames handed out since the daemon started.
+    pub consumed: u64,
+    /// Pull calls that found the ring empty.
+    pub empty_events: u64,
+    /// Times a client went to sleep waiting for a nickname.
+    pub consumer_waits: u64,
+    /// Times the daemon woke sleeping clients.
+    pub consumer_wakeups: u64,
+    /// Times the daemon slept because the ring was full.
+    pub producer_sleeps: u64,
+    /// Times a client woke the sleeping daemon.
+    pub producer_wakeups: u64,
+    /// Handles that reattached to this daemon after a restart.
+    pub reattachments: u64,
+    /// Dictionary reloads (SIGHUP) that succeeded.
+    pub reloads: u64,
+    /// Dictionary reloads refused because the new dictionary was invalid.
+    pub reload_failures: u64,
+    /// Clients asleep waiting for nicknames now.
+    pub waiters: u64,
+    /// Process id of the daemon.
+    pub daemon_pid: u64,
+    /// Daemon start, milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// Milliseconds since the daemon started.
+    pub uptime_ms: u64,
+    /// Milliseconds since the daemon's last heartbeat (normally below 200).
+    pub heartbeat_age_ms: u64,
+    /// 1 if the daemon runs in unique mode, else 0.
+    pub unique: u64,
+    /// Unique mode: nicknames of the space used so far (0 otherwise).
+    pub unique_used: u64,
+    /// Unique mode: size of the space (0 otherwise).
+    pub unique_total: u64,
+    /// The segment name, NUL-terminated UTF-8.
+    pub name: [c_char; 256],
+    /// The daemon's dictionary, NUL-terminated UTF-8 (cut at 255 bytes).
+    pub dictionary: [c_char; 256],
+    /// The daemon's style selection, NUL-terminated UTF-8 (cut at 63 bytes).
+    pub style: [c_char; 64],
+}
+
+/// The smallest `size` nickpool_stats() accepts: the struct of ABI
+/// version 1. Later versions keep this number and accept larger sizes.
+const STATS_V1_SIZE: usize = std::mem::size_of::<nickpool_stats>();
+
+/// What an exported function returns when its body panicked.
+trait OnPanic {
+    const ON_PANIC: Self;
+}
+
+impl OnPanic for nickpool_status {
+    const ON_PANIC: Self = nickpool_status::NICKPOOL_INTERNAL_ERROR;
+}
+
+impl OnPanic for () {
+    const ON_PANIC: Self = ();
+}
+
+impl OnPanic for u32 {
+    const ON_PANIC: Self = 0;
+}
+
+impl OnPanic for *const c_char {
+    const ON_PANIC: Self = c"internal error in nickpool (NICKPOOL_INTERNAL_ERROR)".as_ptr();
+}
+
+/// The panic boundary: every exported function's body runs inside it. A
+/// panic is caught and the function returns `OnPanic::ON_PANIC` for its
+/// return type, so no unwinding ever reaches C (which would abort the
+/// process). `AssertUnwindSafe` is sound here: the only state a body shares
+/// beyond its call is the `Client`, whose invariants hold at every await
+/// point (atomics, an `ArcSwap`, a mutex that tolerates poisoning).
+///
+/// Test builds can arm a panic at the top of the next body on this thread,
+/// to prove that every function's boundary holds.
+macro_rules! ffi_boundary {
+    ($body:block) => {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| {
+            #[cfg(test)]
+            tests::panic_if_armed();
+            $body
+        })) {
+            Ok(value) => value,
+            Err(_) => OnPanic::ON_PANIC,
+        }
+    };
+}
+
+/// Returns `NICKPOOL_INVALID_ARGUMENT` from the enclosing body if `$ptr`
+/// is NULL.
+macro_rules! require_non_null {
+    ($($ptr:expr),+) => {
+        if $($ptr.is_null())||+ {
+            return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
+        }
+    };
+}
+
+/// Writes `value` through `ptr` unless it is NULL.
+///
+/// # Safety
+/// `ptr` is NULL or valid and aligned for a write of `T`.
+unsafe fn write_if_non_null<T>(ptr: *mut T, value: T) {
+    if !ptr.is_null() {
+        // SAFETY: non-NULL, and the caller promises it is valid for a write.
+        unsafe { ptr.write(value) };
+    }
+}
+
+/// The client behind a handle.
+///
+/// # Safety
+/// `handle` is non-NULL and came from nickpool_open() and has not been
+/// closed; the returned borrow ends before nickpool_close() runs (the
+/// documented contract of every function taking a handle).
+unsafe fn borrow_client<'a>(handle: *const nickpool_client) -> &'a Client {
+    // SAFETY: see the function's contract.
+    unsafe { &(*handle).client }
+}
+
+/// The caller's buffer as bytes, at most `limit` of them (never more than
+/// a call can write, and never a length Rust cannot index).
+///
+/// # Safety
+/// `buf` is non-NULL and valid for writes of `buf_len` bytes, not otherwise
+/// accessed during the call, and `buf_len > 0`.
+unsafe fn out_bytes<'a>(buf: *mut c_char, buf_len: usize, limit: usize) -> &'a mut [u8] {
+    let len = buf_len.min(limit).min(isize::MAX as usize);
+    // SAFETY: `len <= buf_len`, for which the caller promises exclusive,
+    // writable memory; `u8` has no alignment requirement. The bytes are
+    // only written before they are read.
+    unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) }
+}
+
+/// `timeout_ms` as the client takes it.
+fn timeout(timeout_ms: u32) -> Option<Duration> {
+    (timeout_ms != NICKPOOL_WAIT_FOREVER).then(|| Duration::from_millis(u64::from(timeout_ms)))
+}
+
+/// Copies `text` into a fixed C string field, cut at a character boundary,
+/// NUL-terminated and NUL-padded.
+fn copy_text(field: &mut [c_char], text: &str) {
+    let mut end = text.len().min(field.len() - 1);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    for (cell, &byte) in field.iter_mut().zip(&text.as_bytes()[..end]) {
+        *cell = byte as c_char;
+    }
+    field[end..].fill(0);
+}
+
+impl From<&Stats> for nickpool_stats {
+    fn from(s: &Stats) -> nickpool_stats {
+        let mut out = nickpool_stats {
+            size: STATS_V1_SIZE,
+            capacity: s.capacity,
+            fill: s.fill,
+            produced: s.produced,
+            consumed: s.consumed,
+            empty_events: s.empty_events,
+            consumer_waits: s.consumer_waits,
+            consumer_wakeups: s.consumer_wakeups,
+            producer_sleeps: s.producer_sleeps,
+            producer_wakeups: s.producer_wakeups,
+            reattachments: s.reattachments,
+            reloads: s.reloads,
+            reload_failures: s.reload_failures,
+            waiters: s.waiters,
+            daemon_pid: u64::from(s.daemon_pid),
+            started_unix_ms: s.started_unix_ms,
+            uptime_ms: s.uptime_ms,
+            heartbeat_age_ms: s.heartbeat_age_ms,
+            unique: u64::from(s.unique),
+            unique_used: s.unique_used,
+            unique_total: s.unique_total,
+            name: [0; 256],
+            dictionary: [0; 256],
+            style: [0; 64],
+        };
+        copy_text(&mut out.name, &s.name);
+        copy_text(&mut out.dictionary, &s.dictionary);
+        copy_text(&mut out.style, &s.style);
+        out
+    }
+}
+
+/// The ABI version of the loaded library: NICKPOOL_ABI_VERSION (1) for
+/// every library implementing this header. Never fails; thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn nickpool_abi_version() -> u32 {
+    ffi_boundary!({ NICKPOOL_ABI_VERSION })
+}
+
+/// Opens the segment `name` and checks that a live daemon serves it.
+///
+/// name: a NUL-terminated segment name such as "/nickpool": "/" followed
+///   by 1 to 199 of A-Z a-z 0-9 . _ - (not starting with '.'). Borrowed
+///   for the call only (copied). NULL means the default: $NICKPOOL_NAME
+///   if set and non-empty, else "/nickpool". The empty string is invalid.
+/// out_client: where to store the new handle. On NICKPOOL_OK the caller
+///   owns *out_client and must release it with nickpool_close(); on every
+///   other status *out_client is set to NULL (if out_client is not NULL).
+///
+/// Returns:
+///   NICKPOOL_OK                 *out_client is a new handle.
+///   NICKPOOL_NOT_RUNNING        no live daemon serves the name.
+///   NICKPOOL_INCOMPATIBLE       the segment is of another layout version,
+///                               or not a nickpool segment.
+///   NICKPOOL_PERMISSION_DENIED  this user may not open the segment.
+///   NICKPOOL_INVALID_ARGUMENT   out_client is NULL, or the name is
+///                               invalid (bad characters, longer than 200
+///                               bytes, not UTF-8, or empty).
+///   NICKPOOL_IO_ERROR           the system refused to open or map it.
+///
+/// Thread-safety: may be called from any thread. Handles are independent.
+///
+/// Fork: a handle belongs to the process that opened it. After fork(),
+/// open a new handle in the child. A child may use or close an inherited
+/// handle only if no other thread of the parent was inside a nickpool
+/// call on that handle at the moment of fork (e.g. a single-threaded
+/// parent). Either way every nickname goes to exactly one caller across
+/// all processes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nickpool_open(
+    name: *const c_char,
+    out_client: *mut *mut nickpool_client,
+) -> nickpool_status {
+    ffi_boundary!({
+        // SAFETY: out_client is NULL or valid for a write (documented).
+        unsafe { write_if_non_null(out_client, std::ptr::null_mut()) };
+        require_non_null!(out_client);
+        let name = if name.is_null() {
+            None
+        } else {
+            // SAFETY: name is a NUL-terminated string (documented);
+            // strnlen reads no further than its NUL or the bound.
+            let len = unsafe { libc::strnlen(name, segment::MAX_NAME_LEN + 1) };
+            if len > segment::MAX_NAME_LEN {
+                return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
+            }
+            // SAFETY: strnlen found `len` readable bytes before the NUL.
+            let bytes = unsafe { std::slice::from_raw_parts(name.cast::<u8>(), len) };
+            match std::str::from_utf8(bytes) {
+                Ok(name) => Some(name),
+                Err(_) => return nickpool_status::NICKPOOL_INVALID_ARGUMENT,
+            }
+        };
+        match Client::open(name) {
+            Ok(client) => {
+                let handle = Box::into_raw(Box::new(nickpool_client { client }));
+                // SAFETY: out_client is non-NULL (checked) and valid for a
+                // write (documented).
+                unsafe { out_client.write(handle) };
+                nickpool_status::NICKPOOL_OK
+            }
+            Err(e) => nickpool_status::of(&e),
+        }
+    })
+}
+
+/// Closes a handle and releases everything it holds. Passing NULL does
+/// nothing.
+///
+/// client: consumed. It must come from nickpool_open() and not have been
+///   closed. It must not be used afterwards, and no other thread may be
+///   inside a call on it: close is the handle's last call.
+///
+/// Never fails.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nickpool_close(client: *mut nickpool_client) {
+    ffi_boundary!({
+        if !client.is_null() {
+            // SAFETY: a non-NULL handle came from Box::into_raw in
+            // nickpool_open and is closed only once, with no call running
+            // on it (documented).
+            drop(unsafe { Box::from_raw(client) });
+        }
+    })
+}
+
+/// Pulls the next nickname into buf as NUL-terminated UTF-8.
+///
+/// client: borrowed; a handle from nickpool_open().
+/// buf, buf_len: caller-owned buffer of buf_len bytes, written, never
+///   read. NICKPOOL_MAX_NICKNAME_LEN + 1 (56) bytes always suffice. On
+///   every status other than NICKPOOL_OK, buf holds the empty string.
+/// out_len: on NICKPOOL_OK, the nickname's length in bytes, NOT counting
+///   the NUL (as strlen(buf) would return). On NICKPOOL_BUFFER_TOO_SMALL,
+///   the buffer size needed, COUNTING the NUL: call again with a buffer of
+///   at least *out_len bytes. On every other status, 0.
+/// timeout_ms: how long to wait for a nickname when the ring is empty: 0
+///   never waits, NICKPOOL_WAIT_FOREVER waits without limit.
+///
+/// Returns:
+///   NICKPOOL_OK                 buf holds the nickname; it was handed to
+///                               this call only.
+///   NICKPOOL_EMPTY              none became available within timeout_ms.
+///   NICKPOOL_BUFFER_TOO_SMALL   the next nickname and its NUL need
+///                               *out_len bytes; nothing was consumed.
+///   NICKPOOL_DAEMON_GONE        the daemon has stopped and no new one
+///                               serves the name yet; the handle reattaches
+///                               by itself once one does. After a daemon
+///                               dies, the handle first hands out the
+///                               nicknames still in its ring (each exactly
+///                               once), then returns NICKPOOL_DAEMON_GONE.
+///   NICKPOOL_EXHAUSTED          unique mode has handed out every nickname.
+///   NICKPOOL_INCOMPATIBLE       the segment turned out corrupt, or a new
+///                               daemon on the name has another layout.
+///   NICKPOOL_PERMISSION_DENIED  a new daemon's segment may not be opened.
+///   NICKPOOL_INVALID_ARGUMENT   client, buf or out_len is NULL, or
+///                               buf_len is 0.
+///   NICKPOOL_IO_ERROR           reattaching to a new daemon failed.
+///
+/// Thread-safety: any number of threads may call this on one handle at
+/// once; each nickname goes to exactly one caller. Not async-signal-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nickpool_next(
+    client: *mut nickpool_client,
+    buf: *mut c_char,
+    buf_len: usize,
+    out_len: *mut usize,
+    timeout_ms: u32,
+) -> nickpool_status {
+    ffi_boundary!({
+        // SAFETY: out_len is NULL or valid for a write; buf is NULL or
+        // valid for buf_len bytes of writes (documented).
+        unsafe {
+            write_if_non_null(out_len, 0);
+            if buf_len > 0 {
+                write_if_non_null(buf, 0);
+            }
+        }
+        require_non_null!(client, buf, out_len);
+        if buf_len == 0 {
+            return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
+        }
+        // SAFETY: client and buf are non-NULL (checked) and valid as
+        // documented; buf_len > 0 (checked).
+        let (client, buf) = unsafe {
+            (
+                borrow_client(client),
+                out_bytes(buf, buf_len, NICKNAME_BUF_LEN),
+            )
+        };
+        // Keep the last byte for the NUL.
+        let text_len = buf.len() - 1;
+        let (status, len) = match client.next(&mut buf[..text_len], timeout(timeout_ms)) {
+            Ok(len) => {
+                buf[len] = 0;
+                (nickpool_status::NICKPOOL_OK, len)
+            }
+            Err(Error::BufferTooSmall { needed }) => {
+                buf[0] = 0; // An attempt that lost a race may have copied.
+                (nickpool_status::NICKPOOL_BUFFER_TOO_SMALL, needed + 1)
+            }
+            Err(e) => {
+                buf[0] = 0;
+                (nickpool_status::of(&e), 0)
+            }
+        };
+        // SAFETY: out_len is non-NULL (checked) and valid (documented).
+        unsafe { out_len.write(len) };
+        status
+    })
+}
+
+/// Claims up to max_count nicknames in one atomic step and writes them into
+/// buf back to back, each NUL-terminated. Claims only what fits: a nickname
+/// that would not fit with its NUL stays in the pool for the next call.
+///
+/// client: borrowed; a handle from nickpool_open().
+/// buf, buf_len: caller-owned buffer of buf_len bytes, written, never read.
+///   max_count * (NICKPOOL_MAX_NICKNAME_LEN + 1) bytes always hold
+///   max_count nicknames. On every status other than NICKPOOL_OK, buf
+///   holds the empty string.
+/// max_count: the most nicknames to claim; at least 1.
+/// out_count: on NICKPOOL_OK, how many nicknames were written, from 1 to
+///   max_count: buf then holds exactly *out_count NUL-terminated strings
+///   (walk them with p += strlen(p) + 1). The call does not wait for more
+///   than one: it returns what the ring holds, up to max_count. On every
+///   other status, 0.
+/// timeout_ms: how long to wait for the first nickname when the ring is
+///   empty: 0 never waits, NICKPOOL_WAIT_FOREVER waits without limit.
+///
+/// Returns: as nickpool_next(), except
+///   NICKPOOL_BUFFER_TOO_SMALL   not even the first nickname and its NUL
+///                               fit; nothing was consumed.
+///   NICKPOOL_INVALID_ARGUMENT   client, buf or out_count is NULL, or
+///                               buf_len or max_count is 0.
+///
+/// Thread-safety: as nickpool_next().
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nickpool_next_batch(
+    client: *mut nickpool_client,
+    buf: *mut c_char,
+    buf_len: usize,
+    max_count: usize,
+    out_count: *mut usize,
+    timeout_ms: u32,
+) -> nickpool_status {
+    ffi_boundary!({
+        // SAFETY: out_count is NULL or valid for a write; buf is NULL or
+        // valid for buf_len bytes of writes (documented).
+        unsafe {
+            write_if_non_null(out_count, 0);
+            if buf_len > 0 {
+                write_if_non_null(buf, 0);
+            }
+        }
+        require_non_null!(client, buf, out_count);
+        if buf_len == 0 || max_count == 0 {
+            return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
+        }
+        let limit = max_count.saturating_mul(NICKNAME_BUF_LEN);
+        // SAFETY: client and buf are non-NULL (checked) and valid as
+        // documented; buf_len > 0 (checked).
+        let (client, buf) = unsafe { (borrow_client(client), out_bytes(buf, buf_len, limit)) };
+        let (status, count) = match client.next_batch(buf, max_count, timeout(timeout_ms)) {
+            Ok(count) => (nickpool_status::NICKPOOL_OK, count),
+            Err(e) => {
+                buf[0] = 0;
+                (nickpool_status::of(&e), 0)
+            }
+        };
+        // SAFETY: out_count is non-NULL (checked) and valid (documented).
+        unsafe { out_count.write(count) };
+        status
+    })
+}
+
+/// Reads the daemon's statistics (what `nickpool stats` shows).
+///
+/// client: borrowed; a handle from nickpool_open().
+/// out: caller-owned. Before the call set out->size to
+///   sizeof(struct nickpool_stats), e.g.
+///   `struct nickpool_stats st = { .size = sizeof st };`. On NICKPOOL_OK the
+///   library has filled out->size bytes (every field of this header's
+///   struct) and set out->size to that number. On other statuses *out is
+///   unchanged.
+///
+/// Returns:
+///   NICKPOOL_OK                 *out is filled.
+///   NICKPOOL_DAEMON_GONE        the daemon has stopped and no new one
+///                               serves the name yet (the handle
+///                               reattaches by itself once one does).
+///   NICKPOOL_INCOMPATIBLE, NICKPOOL_PERMISSION_DENIED, NICKPOOL_IO_ERROR
+///                               reattaching to a new daemon failed.
+///   NICKPOOL_INVALID_ARGUMENT   client or out is NULL, or out->size is
+///                               smaller than the version 1 struct.
+///
+/// Thread-safety: as nickpool_next(). The counters are read one by one
+/// while the daemon runs, so they are not one snapshot.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nickpool_stats(
+    client: *mut nickpool_client,
+    out: *mut nickpool_stats,
+) -> nickpool_status {
+    ffi_boundary!({
+        require_non_null!(client, out);
+        // SAFETY: out is non-NULL (checked) and points to a struct whose
+        // first field, size, the caller has set (documented); every
+        // version of the struct starts with it.
+        let size = unsafe { std::ptr::addr_of!((*out).size).read() };
+        if size < STATS_V1_SIZE {
+            return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
+        }
+        // SAFETY: client is non-NULL (checked) and valid (documented).
+        let client = unsafe { borrow_client(client) };
+        match client.stats() {
+            Ok(stats) => {
+                // SAFETY: out is valid for `size >= STATS_V1_SIZE` bytes of
+                // writes (the caller's promise), so for one nickpool_stats.
+                unsafe { out.write(nickpool_stats::from(&stats)) };
+                nickpool_status::NICKPOOL_OK
+            }
+            Err(e) => nickpool_status::of(&e),
+        }
+    })
+}
+
+/// A static, NUL-terminated English description of a status, naming the
+/// status, e.g. "no nickname became available within the timeout
+/// (NICKPOOL_EMPTY)". Any number is accepted; an unknown one gets a
+/// description saying so.
+///
+/// Returns: never NULL; the string is static: do not free or modify it.
+/// Thread-safety: may be called from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn nickpool_status_str(status: nickpool_status_number) -> *const c_char {
+    ffi_boundary!({
+        use nickpool_status::*;
+        let text = match nickpool_status::from_number(status) {
+            Some(NICKPOOL_OK) => c"success (NICKPOOL_OK)",
+            Some(NICKPOOL_EMPTY) => {
+                c"no nickname became available within the timeout (NICKPOOL_EMPTY)"
+            }
+            Some(NICKPOOL_BUFFER_TOO_SMALL) => {
+                c"the buffer is too small for the next nickname; nothing was consumed (NICKPOOL_BUFFER_TOO_SMALL)"
+            }
+            Some(NICKPOOL_NOT_RUNNING) => {
+                c"no daemon serves this name; start one with `nickpool serve --name NAME` (NICKPOOL_NOT_RUNNING)"
+            }
+            Some(NICKPOOL_INCOMPATIBLE) => {
+                c"the segment has another layout version or is corrupt; use a library and daemon of the same release (NICKPOOL_INCOMPATIBLE)"
+            }
+            Some(NICKPOOL_PERMISSION_DENIED) => {
+                c"permission denied opening the segment; run as the daemon's user or ask for `nickpool serve --mode 0660 --group GROUP` (NICKPOOL_PERMISSION_DENIED)"
+            }
+            Some(NICKPOOL_DAEMON_GONE) => {
+                c"the daemon is gone; the handle reattaches when a new daemon starts on the name (NICKPOOL_DAEMON_GONE)"
+            }
+            Some(NICKPOOL_EXHAUSTED) => {
+                c"every nickname of the unique space has been handed out (NICKPOOL_EXHAUSTED)"
+            }
+            Some(NICKPOOL_INVALID_ARGUMENT) => {
+                c"invalid argument: a NULL pointer, a zero length or count, or an invalid segment name (NICKPOOL_INVALID_ARGUMENT)"
+            }
+            Some(NICKPOOL_IO_ERROR) => {
+                c"the operating system refused an operation on the segment (NICKPOOL_IO_ERROR)"
+            }
+            Some(NICKPOOL_INTERNAL_ERROR) => {
+                c"internal error in nickpool; please report it (NICKPOOL_INTERNAL_ERROR)"
+            }
+            None => c"unknown nickpool status (a newer library's number?)",
+        };
+        text.as_ptr()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::ptr::{null, null_mut};
+
+    thread_local! {
+        static ARMED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Panics once if armed on this thread (called by `ffi_boundary!`).
+    pub(super) fn panic_if_armed() {
+        if ARMED.with(|armed| armed.replace(false)) {
+            panic!("test panic inside an exported function");
+        }
+    }
+
+    fn arm() {
+        ARMED.with(|armed| armed.set(true));
+    }
+
+    #[test]
+    fn status_numbers_match_the_client_errors() {
+        use nickpool_status::*;
+        let pairs = [
+            (Error::Empty, NICKPOOL_EMPTY),
+            (
+                Error::BufferTooSmall { needed: 1 },
+                NICKPOOL_BUFFER_TOO_SMALL,
+            ),
+            (Error::NotRunning(String::new()), NICKPOOL_NOT_RUNNING),
+            (Error::Incompatible(String::new()), NICKPOOL_INCOMPATIBLE),
+            (
+                Error::PermissionDenied(String::new()),
+                NICKPOOL_PERMISSION_DENIED,
+            ),
+            (Error::DaemonGone(String::new()), NICKPOOL_DAEMON_GONE),
+            (Error::Exhausted, NICKPOOL_EXHAUSTED),
+            (
+                Error::InvalidArgument(String::new()),
+                NICKPOOL_INVALID_ARGUMENT,
+            ),
+            (Error::Io(String::new()), NICKPOOL_IO_ERROR),
+        ];
+        for (error, status) in pairs {
+            assert_eq!(nickpool_status::of(&error), status, "{error:?}");
+        }
+        for n in 0..=10 {
+            assert_eq!(nickpool_status::from_number(n).unwrap() as u32, n);
+        }
+        assert_eq!(nickpool_status::from_number(11), None);
+    }
+
+    #[test]
+    fn every_status_has_its_own_description() {
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..=11 {
+            // SAFETY: nickpool_status_str returns a static C string.
+            let text = unsafe { std::ffi::CStr::from_ptr(nickpool_status_str(n)) };
+            let text = text.to_str().unwrap();
+            if let Some(status) = nickpool_status::from_number(n) {
+                assert!(text.ends_with(&format!("({status:?})")), "{text}");
+            }
+            assert!(seen.insert(text), "{n}: {text} repeated");
+        }
+        assert!(!nickpool_status_str(u32::MAX).is_null());
+    }
+
+    /// A panic forced inside each exported function comes back as
+    /// NICKPOOL_INTERNAL_ERROR (or nothing, for close), never as unwinding.
+    #[test]
+    fn a_panic_inside_any_exported_function_is_caught() {
+        use nickpool_status::NICKPOOL_INTERNAL_ERROR;
+        let mut buf = [1 as c_char; 8];
+        let mut n = 7usize;
+        let mut handle = null_mut();
+        // SAFETY: every pointer is valid or NULL as each function allows;
+        // the bodies panic before using them.
+        unsafe {
+            arm();
+            assert_eq!(nickpool_open(null(), &mut handle), NICKPOOL_INTERNAL_ERROR);
+            arm();
+            assert_eq!(
+                nickpool_next(null_mut(), buf.as_mut_ptr(), buf.len(), &mut n, 0),
+                NICKPOOL_INTERNAL_ERROR
+            );
+            arm();
+            assert_eq!(
+                nickpool_next_batch(null_mut(), buf.as_mut_ptr(), buf.len(), 1, &mut n, 0),
+                NICKPOOL_INTERNAL_ERROR
+            );
+            arm();
+            assert_eq!(
+                nickpool_stats(null_mut(), null_mut()),
+                NICKPOOL_INTERNAL_ERROR
+            );
+            arm();
+            nickpool_close(null_mut());
+            arm();
+            assert_eq!(nickpool_abi_version(), 0);
+            arm();
+            let text = std::ffi::CStr::from_ptr(nickpool_status_str(0));
+            assert!(text.to_str().unwrap().contains("NICKPOOL_INTERNAL_ERROR"));
+        }
+        // Disarmed again: the functions work normally afterwards.
+        assert_eq!(nickpool_abi_version(), 1);
+        assert!(handle.is_null());
+    }
+
+    #[test]
+    fn text_fields_are_cut_at_character_boundaries() {
+        let mut field = [7 as c_char; 8];
+        copy_text(&mut field, "快乐的"); // 9 bytes: only 2 characters fit.
+        let bytes: Vec<u8> = field.iter().map(|&c| c as u8).collect();
+        assert_eq!(&bytes[..6], "快乐".as_bytes());
+        assert!(bytes[6..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn stats_struct_has_no_padding_surprises() {
+        // 21 eight-byte fields, then the three text fields.
+        assert_eq!(STATS_V1_SIZE, 21 * 8 + 256 + 256 + 64);
+    }
+}
