@@ -138,7 +138,7 @@ pub struct nickpool_client {
 /// caller sets `size` to sizeof(struct nickpool_stats) before the call; the
 /// library fills only what fits and sets `size` to the bytes it filled.
 #[repr(C)]
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct nickpool_stats {
     /// In: sizeof(struct nickpool_stats), the bytes the library may write.
     /// Out: the bytes it filled.

@@ -1,15 +1,33 @@
-//! The C ABI through C: the header is current, every example and C test
-//! program compiles cleanly (also under ASan/UBSan) and runs against a real
-//! daemon, and the contract's semantics hold when called through the
-//! exported functions.
+//! The C ABI as C programs see it: the header is current and compiles as
+//! C99 and C++11; every example and the C contract program compile with
+//! -Wall -Wextra -Werror -pedantic (also under ASan/UBSan) and run against a
+//! real daemon; the timing and daemon-lifecycle semantics hold when driven
+//! through the exported functions; and the library installs and links the
+//! way a C user builds against it.
+//!
+//! The C programs link the cdylib that cargo builds next to the `nickpool`
+//! binary (target/<profile>/libnickpool.so). `NICKPOOL_BLESS=1 cargo test
+//! --test c_api header` rewrites include/nickpool.h.
 
 mod common;
 
-use std::path::PathBuf;
+use common::{Daemon, unique_name};
+use nickpool::ffi::{self, NICKPOOL_WAIT_FOREVER, nickpool_client, nickpool_status as Status};
+use std::collections::HashSet;
+use std::ffi::{CString, c_char};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long any C program may run before the test kills it and fails.
+const PROGRAM_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+// ---------------------------------------------------------------- header
 
 /// The header cbindgen generates now from src/ffi.rs and cbindgen.toml.
 fn generated_header() -> String {
@@ -25,7 +43,7 @@ fn generated_header() -> String {
     String::from_utf8(out).expect("UTF-8 header")
 }
 
-/// include/nickpool.h is exactly what cbindgen generates; with
+/// include/nickpool.h is exactly what the pinned cbindgen generates; with
 /// NICKPOOL_BLESS=1 it is rewritten instead.
 #[test]
 fn header_is_up_to_date() {
@@ -39,6 +57,733 @@ fn header_is_up_to_date() {
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         current == fresh,
-        "include/nickpool.h is out of date with src/ffi.rs; run `NICKPOOL_BLESS=1 cargo test --test c_api header` and commit it"
+        "include/nickpool.h is out of date with src/ffi.rs; run \
+         `NICKPOOL_BLESS=1 cargo test --test c_api header` and commit it"
     );
+}
+
+/// The header compiles cleanly as C99 and as C++11 with every compiler on
+/// the machine (gcc and clang), declares the contract's numbers and
+/// signatures (checked at compile time), and matches the library's ABI.
+#[test]
+fn header_compiles_as_c99_and_cxx11() {
+    let mut compiled = 0;
+    for (compiler, lang, std) in [
+        ("cc", "c", "c99"),
+        ("clang", "c", "c99"),
+        ("c++", "c++", "c++11"),
+        ("clang++", "c++", "c++11"),
+    ] {
+        if !have(compiler) {
+            continue;
+        }
+        let exe = Build::new("tests/c/header_check.c", &format!("header-{compiler}"))
+            .compiler(compiler)
+            .language(lang, std)
+            .compile();
+        let out = run(&exe, &[], &[]);
+        assert_success(&out, "header_check");
+        assert_eq!(stdout(&out), "header ok\n");
+        compiled += 1;
+    }
+    assert!(compiled >= 2, "need at least a C and a C++ compiler");
+}
+
+/// The cdylib exports exactly the functions the header declares (no test
+/// hooks, no Rust symbols) and carries the versioned SONAME.
+#[test]
+fn library_exports_exactly_the_header_functions() {
+    let header = std::fs::read_to_string(root().join("include/nickpool.h")).unwrap();
+    let declared: HashSet<String> = header
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && !l.starts_with('*'))
+        .filter_map(|l| {
+            // "nickpool_status nickpool_open(const char *name, ..." -> the
+            // identifier just before the first parenthesis.
+            let before = &l[..l.find('(')?];
+            let name = before.rsplit([' ', '*']).next()?;
+            name.starts_with("nickpool_").then(|| name.to_owned())
+        })
+        .collect();
+    assert_eq!(declared.len(), 7, "{declared:?}");
+
+    let lib = lib_dir().join("libnickpool.so");
+    let nm = output_of(Command::new("nm").args(["-D", "--defined-only"]).arg(&lib));
+    let exported: HashSet<String> = nm
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let (_addr, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+            (kind == "T").then(|| name.to_owned())
+        })
+        .collect();
+    assert_eq!(exported, declared);
+
+    let dynamic = output_of(Command::new("readelf").arg("-d").arg(&lib));
+    let soname = format!("[libnickpool.so.{}]", ffi::NICKPOOL_ABI_VERSION);
+    assert!(
+        dynamic
+            .lines()
+            .any(|l| l.contains("SONAME") && l.contains(&soname)),
+        "{dynamic}"
+    );
+}
+
+// ------------------------------------------------------- C build helpers
+
+/// The directory holding the libnickpool.so and .a built from this very
+/// source. `cargo test` builds every crate type of the library into
+/// target/<profile>/deps but copies them up to target/<profile> only on
+/// `cargo build`, so the copies up there may be stale: prefer deps/.
+fn lib_dir() -> PathBuf {
+    let profile_dir = Path::new(env!("CARGO_BIN_EXE_nickpool")).parent().unwrap();
+    [profile_dir.join("deps"), profile_dir.to_path_buf()]
+        .into_iter()
+        .find(|dir| dir.join("libnickpool.so").exists() && dir.join("libnickpool.a").exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "no libnickpool.so and libnickpool.a under {}; the crate types in Cargo.toml \
+                 must include cdylib and staticlib",
+                profile_dir.display()
+            )
+        })
+}
+
+/// A directory with libnickpool.so and libnickpool.so.1 (the SONAME, which
+/// linked programs load), both links to the freshly built library, as an
+/// install would lay them out.
+fn staged_lib_dir() -> PathBuf {
+    static STAGED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    STAGED
+        .get_or_init(|| {
+            let dir = build_dir().join("lib");
+            std::fs::create_dir_all(&dir).unwrap();
+            let built = lib_dir().join("libnickpool.so");
+            for link in ["libnickpool.so", "libnickpool.so.1"] {
+                // Replace atomically: another test process may be reading.
+                let temp = dir.join(format!(".{link}.{}", std::process::id()));
+                let _ = std::fs::remove_file(&temp);
+                std::os::unix::fs::symlink(&built, &temp).unwrap();
+                std::fs::rename(&temp, dir.join(link)).unwrap();
+            }
+            dir
+        })
+        .clone()
+}
+
+/// Where the compiled C programs go.
+fn build_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c_api");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One C or C++ program to compile against include/ and the built library.
+struct Build {
+    source: PathBuf,
+    output: PathBuf,
+    compiler: String,
+    std: String,
+    flags: Vec<String>,
+    link: Vec<String>,
+}
+
+impl Build {
+    /// `source` relative to the crate root; `tag` names the executable.
+    /// Defaults: cc/c++ (or $CC/$CXX), C11 or C++17, -Wall -Wextra -Werror
+    /// -pedantic, linked to libnickpool.so with an rpath to it.
+    fn new(source: &str, tag: &str) -> Build {
+        let cxx = source.ends_with(".cpp");
+        let compiler = if cxx {
+            std::env::var("CXX").unwrap_or_else(|_| "c++".into())
+        } else {
+            std::env::var("CC").unwrap_or_else(|_| "cc".into())
+        };
+        let std = if cxx { "-std=c++17" } else { "-std=c11" };
+        let lib = staged_lib_dir();
+        Build {
+            source: root().join(source),
+            output: build_dir().join(tag),
+            compiler,
+            std: std.into(),
+            flags: ["-Wall", "-Wextra", "-Werror", "-pedantic", "-pthread"]
+                .map(String::from)
+                .to_vec(),
+            link: vec![
+                format!("-I{}", root().join("include").display()),
+                format!("-L{}", lib.display()),
+                "-lnickpool".into(),
+                format!("-Wl,-rpath,{}", lib.display()),
+            ],
+        }
+    }
+
+    fn compiler(mut self, compiler: &str) -> Build {
+        self.compiler = compiler.into();
+        self
+    }
+
+    /// Replaces the language and its standard, e.g. ("c++", "c++11").
+    fn language(mut self, lang: &str, std: &str) -> Build {
+        self.std = format!("-std={std}");
+        self.flags.extend(["-x".to_owned(), lang.to_owned()]);
+        self
+    }
+
+    /// Adds compiler flags.
+    fn flags(mut self, flags: &[&str]) -> Build {
+        self.flags.extend(flags.iter().map(|f| f.to_string()));
+        self
+    }
+
+    /// Replaces how the program finds the header and the library.
+    fn link(mut self, args: Vec<String>) -> Build {
+        self.link = args;
+        self
+    }
+
+    fn sanitized(self) -> Build {
+        self.flags(&[
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer",
+            "-g",
+        ])
+    }
+
+    /// Compiles; a warning or error fails the test with the compiler's
+    /// output. Returns the executable.
+    fn compile(self) -> PathBuf {
+        let out = Command::new(&self.compiler)
+            .arg(&self.std)
+            .args(&self.flags)
+            .arg(&self.source)
+            .args(&self.link)
+            .arg("-o")
+            .arg(&self.output)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.compiler));
+        assert!(
+            out.status.success(),
+            "{} {} failed:\n{}",
+            self.compiler,
+            self.source.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.output
+    }
+}
+
+/// Runs a program to completion, killing it (and failing) after
+/// PROGRAM_TIMEOUT.
+fn run(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let child = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("UBSAN_OPTIONS", "print_stacktrace=1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    let pid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(PROGRAM_TIMEOUT) {
+        Ok(out) => out.expect("program output"),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!(
+                "{} did not finish within {PROGRAM_TIMEOUT:?}",
+                program.display()
+            );
+        }
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
+}
+
+fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The stdout of a tool that must succeed.
+fn output_of(command: &mut Command) -> String {
+    let out = command.output().expect("run tool");
+    assert_success(&out, &format!("{command:?}"));
+    stdout(&out)
+}
+
+/// The ring position a `--test-tag` nickname carries ("快乐的小猫#42").
+fn position(nickname: &str) -> u64 {
+    let (text, tag) = nickname
+        .rsplit_once('#')
+        .unwrap_or_else(|| panic!("{nickname:?} has no tag"));
+    assert!(!text.is_empty(), "{nickname:?}");
+    tag.parse()
+        .unwrap_or_else(|_| panic!("{nickname:?} has a bad tag"))
+}
+
+// ------------------------------------------------ examples and contract.c
+
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    Plain,
+    Sanitized,
+}
+
+/// Compiles every example and runs it against one daemon: each prints what
+/// it should, and across all of them (threads, processes, C and C++) no
+/// nickname is handed out twice.
+fn examples_work(variant: Variant) {
+    let suffix = match variant {
+        Variant::Plain => "plain",
+        Variant::Sanitized => "asan",
+    };
+    let name = unique_name("capi-examples");
+    let _daemon = Daemon::start(&name, &["--seed", "1", "--test-tag"]);
+    let env = [("NICKPOOL_NAME", name.as_str())];
+    let mut positions = HashSet::new();
+    let mut check = |program: &str, args: &[&str], lines: std::ops::RangeInclusive<usize>| {
+        let mut build = Build::new(
+            &format!("examples/{program}"),
+            &format!("{program}-{suffix}"),
+        );
+        if variant == Variant::Sanitized {
+            build = build.sanitized();
+        }
+        let out = run(&build.compile(), args, &env);
+        assert_success(&out, program);
+        let text = stdout(&out);
+        let count = text.lines().count();
+        assert!(lines.contains(&count), "{program}: {count} lines:\n{text}");
+        for line in text.lines() {
+            assert!(
+                positions.insert(position(line)),
+                "{program}: {line} handed out twice"
+            );
+        }
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    check("pull.c", &[], 10..=10); // Name from $NICKPOOL_NAME.
+    check("threads.c", &[], 2000..=2000);
+    let stderr = check("multiproc.c", &[&name], 400..=400);
+    assert!(stderr.contains("has handed out"), "{stderr}");
+    let stderr = check("client.cpp", &[&name], 10..=11);
+    assert!(stderr.contains("has handed out"), "{stderr}");
+}
+
+#[test]
+fn examples_work_against_a_daemon() {
+    examples_work(Variant::Plain);
+}
+
+#[test]
+fn examples_work_under_address_and_undefined_sanitizers() {
+    examples_work(Variant::Sanitized);
+}
+
+/// A file in /dev/shm that looks like a segment of another layout
+/// version; removed on drop.
+struct FakeSegment {
+    name: String,
+}
+
+impl FakeSegment {
+    /// Magic "NICKPOOL" (little-endian u64 at offset 0), then
+    /// `layout_version` (u32 at offset 8), in a file of a plausible size.
+    fn new(layout_version: u32) -> FakeSegment {
+        let name = unique_name("capi-fake");
+        let mut bytes = vec![0u8; 16384];
+        bytes[..8].copy_from_slice(b"NICKPOOL");
+        bytes[8..12].copy_from_slice(&layout_version.to_le_bytes());
+        std::fs::write(common::shm_path(&name), bytes).unwrap();
+        FakeSegment { name }
+    }
+}
+
+impl Drop for FakeSegment {
+    fn drop(&mut self) {
+        common::remove_segment(&self.name);
+    }
+}
+
+/// tests/c/contract.c against a tiny tagged ring: invalid arguments,
+/// BUFFER_TOO_SMALL, batches, timeout 0, stats, NOT_RUNNING and
+/// INCOMPATIBLE, all from C.
+fn contract_holds(variant: Variant) {
+    let (suffix, build) = match variant {
+        Variant::Plain => ("plain", Build::new("tests/c/contract.c", "contract-plain")),
+        Variant::Sanitized => (
+            "asan",
+            Build::new("tests/c/contract.c", "contract-asan").sanitized(),
+        ),
+    };
+    let exe = build.compile();
+    let live = unique_name(&format!("capi-contract-{suffix}"));
+    let _daemon = Daemon::start(&live, &["--capacity", "4", "--seed", "1", "--test-tag"]);
+    let missing = unique_name("capi-missing");
+    let fake = FakeSegment::new(2);
+    let out = run(&exe, &[&live, &missing, &fake.name], &[]);
+    assert_success(&out, "contract");
+    assert!(stdout(&out).contains("checks passed"), "{}", stdout(&out));
+}
+
+#[test]
+fn c_contract_holds() {
+    contract_holds(Variant::Plain);
+}
+
+#[test]
+fn c_contract_holds_under_sanitizers() {
+    contract_holds(Variant::Sanitized);
+}
+
+// ------------------------------------- semantics through the exported fns
+
+/// A handle from nickpool_open, used only through the exported functions.
+struct Handle(*mut nickpool_client);
+
+// SAFETY: the C contract: a handle may be used from many threads at once
+// (it wraps a Send + Sync client); only close, in Drop, needs exclusivity.
+unsafe impl Send for Handle {}
+// SAFETY: as above.
+unsafe impl Sync for Handle {}
+
+impl Handle {
+    fn open(name: &str) -> Result<Handle, Status> {
+        let name = CString::new(name).unwrap();
+        let mut handle = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated name and a valid out-pointer.
+        let status = unsafe { ffi::nickpool_open(name.as_ptr(), &mut handle) };
+        if status == Status::NICKPOOL_OK {
+            assert!(!handle.is_null());
+            Ok(Handle(handle))
+        } else {
+            assert!(handle.is_null());
+            Err(status)
+        }
+    }
+
+    /// nickpool_next with a 56-byte buffer: the status and the nickname.
+    fn next(&self, timeout_ms: u32) -> (Status, String) {
+        let mut buf = [0 as c_char; ffi::NICKPOOL_MAX_NICKNAME_LEN + 1];
+        let mut len = usize::MAX;
+        // SAFETY: a live handle, a buffer of buf.len() bytes, a valid
+        // out-pointer.
+        let status = unsafe {
+            ffi::nickpool_next(self.0, buf.as_mut_ptr(), buf.len(), &mut len, timeout_ms)
+        };
+        let bytes: Vec<u8> = buf.iter().map(|&c| c as u8).collect();
+        let nul = bytes.iter().position(|&b| b == 0).expect("NUL-terminated");
+        if status == Status::NICKPOOL_OK {
+            assert_eq!(len, nul);
+        } else {
+            assert_eq!((len, nul), (0, 0), "{status:?}");
+        }
+        (status, String::from_utf8(bytes[..nul].to_vec()).unwrap())
+    }
+
+    /// nickpool_next_batch of up to `max` with a roomy buffer.
+    fn next_batch(&self, max: usize, timeout_ms: u32) -> (Status, Vec<String>) {
+        let mut buf = vec![0 as c_char; max * (ffi::NICKPOOL_MAX_NICKNAME_LEN + 1)];
+        let mut count = usize::MAX;
+        // SAFETY: a live handle, a buffer of buf.len() bytes, a valid
+        // out-pointer.
+        let status = unsafe {
+            ffi::nickpool_next_batch(
+                self.0,
+                buf.as_mut_ptr(),
+                buf.len(),
+                max,
+                &mut count,
+                timeout_ms,
+            )
+        };
+        let bytes: Vec<u8> = buf.iter().map(|&c| c as u8).collect();
+        let nicknames: Vec<String> = bytes
+            .split(|&b| b == 0)
+            .take(count)
+            .map(|s| String::from_utf8(s.to_vec()).unwrap())
+            .collect();
+        (status, nicknames)
+    }
+
+    fn stats(&self) -> Result<ffi::nickpool_stats, Status> {
+        // SAFETY: nickpool_stats is plain data (integers and char arrays);
+        // all-zero is a valid value.
+        let mut stats: ffi::nickpool_stats = unsafe { std::mem::zeroed() };
+        stats.size = std::mem::size_of::<ffi::nickpool_stats>();
+        // SAFETY: a live handle and a valid, sized struct.
+        let status = unsafe { ffi::nickpool_stats(self.0, &mut stats) };
+        if status == Status::NICKPOOL_OK {
+            Ok(stats)
+        } else {
+            Err(status)
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from nickpool_open and is closed once,
+        // after every borrow of it has ended.
+        unsafe { ffi::nickpool_close(self.0) };
+    }
+}
+
+/// Empties the ring of a stopped daemon: pulls with timeout 0 until EMPTY.
+/// Returns how many nicknames it held.
+fn drain(handle: &Handle) -> usize {
+    let mut pulled = 0;
+    loop {
+        match handle.next(0) {
+            (Status::NICKPOOL_OK, _) => pulled += 1,
+            (Status::NICKPOOL_EMPTY, _) => return pulled,
+            (status, _) => panic!("draining: {status:?}"),
+        }
+        assert!(pulled <= 4, "a stopped daemon's ring of 4 gave more than 4");
+    }
+}
+
+#[test]
+fn timeouts_return_empty_on_time_when_the_producer_is_stopped() {
+    let name = unique_name("capi-timeout");
+    let daemon = Daemon::start(&name, &["--capacity", "4", "--seed", "1"]);
+    let handle = Handle::open(&name).unwrap();
+    daemon.signal(libc::SIGSTOP);
+    drain(&handle);
+
+    // Timeout 0 never waits.
+    for _ in 0..20 {
+        let start = Instant::now();
+        assert_eq!(handle.next(0).0, Status::NICKPOOL_EMPTY);
+        assert_eq!(handle.next_batch(4, 0).0, Status::NICKPOOL_EMPTY);
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    // A timeout returns EMPTY once it has passed, not much later.
+    for (timeout_ms, batch) in [(300u32, false), (120, true)] {
+        let start = Instant::now();
+        let status = if batch {
+            handle.next_batch(4, timeout_ms).0
+        } else {
+            handle.next(timeout_ms).0
+        };
+        let took = start.elapsed();
+        assert_eq!(status, Status::NICKPOOL_EMPTY);
+        let timeout = Duration::from_millis(timeout_ms.into());
+        assert!(took >= timeout, "returned after {took:?} < {timeout:?}");
+        assert!(
+            took < timeout + Duration::from_secs(1),
+            "returned after {took:?}"
+        );
+    }
+    daemon.signal(libc::SIGCONT);
+    assert_eq!(handle.next(2000).0, Status::NICKPOOL_OK);
+}
+
+#[test]
+fn wait_forever_returns_once_the_daemon_produces() {
+    let name = unique_name("capi-forever");
+    let daemon = Daemon::start(&name, &["--capacity", "4", "--seed", "1", "--test-tag"]);
+    let handle = std::sync::Arc::new(Handle::open(&name).unwrap());
+    daemon.signal(libc::SIGSTOP);
+    drain(&handle);
+
+    let (tx, rx) = mpsc::channel();
+    let waiter = {
+        let handle = std::sync::Arc::clone(&handle);
+        std::thread::spawn(move || {
+            let _ = tx.send(handle.next(NICKPOOL_WAIT_FOREVER));
+        })
+    };
+    // Still waiting well after any short timeout would have expired.
+    assert!(
+        rx.recv_timeout(Duration::from_millis(400)).is_err(),
+        "WAIT_FOREVER returned while the daemon was stopped"
+    );
+    daemon.signal(libc::SIGCONT);
+    let (status, nickname) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("WAIT_FOREVER did not return after the daemon resumed");
+    assert_eq!(status, Status::NICKPOOL_OK);
+    position(&nickname);
+    waiter.join().unwrap();
+}
+
+#[test]
+fn a_handle_reports_daemon_gone_then_reattaches_to_a_new_daemon() {
+    let name = unique_name("capi-restart");
+    let mut first = Daemon::start(&name, &["--capacity", "4", "--seed", "1"]);
+    let first_pid = first.pid();
+    let handle = Handle::open(&name).unwrap();
+    assert_eq!(handle.next(2000).0, Status::NICKPOOL_OK);
+    first.kill9();
+
+    // What the dead daemon left in its ring (at most 4) comes out once,
+    // then the same handle says DAEMON_GONE, and keeps saying it.
+    let mut leftovers = 0;
+    let status = loop {
+        match handle.next(100) {
+            (Status::NICKPOOL_OK, _) => leftovers += 1,
+            (status, _) => break status,
+        }
+        assert!(leftovers <= 4, "more than a ring of leftovers");
+    };
+    assert_eq!(status, Status::NICKPOOL_DAEMON_GONE);
+    assert_eq!(handle.next(0).0, Status::NICKPOOL_DAEMON_GONE);
+    assert_eq!(handle.next_batch(4, 50).0, Status::NICKPOOL_DAEMON_GONE);
+    assert_eq!(handle.stats().unwrap_err(), Status::NICKPOOL_DAEMON_GONE);
+    // Also once the dead daemon's segment file is gone.
+    drop(first);
+    assert_eq!(handle.next(50).0, Status::NICKPOOL_DAEMON_GONE);
+
+    let second = Daemon::start(&name, &["--capacity", "4", "--seed", "2"]);
+    let (status, nickname) = handle.next(5000);
+    assert_eq!(status, Status::NICKPOOL_OK, "after a new daemon started");
+    assert!(!nickname.is_empty());
+    let stats = handle.stats().unwrap();
+    assert_eq!(stats.daemon_pid, second.pid() as u64);
+    assert_ne!(stats.daemon_pid, first_pid as u64);
+    assert!(stats.reattachments >= 1);
+    assert_eq!(handle.next_batch(4, 2000).0, Status::NICKPOOL_OK);
+}
+
+#[test]
+fn open_reports_not_running_incompatible_and_invalid_names() {
+    assert_eq!(
+        Handle::open(&unique_name("capi-never")).err(),
+        Some(Status::NICKPOOL_NOT_RUNNING)
+    );
+    let fake = FakeSegment::new(2);
+    assert_eq!(
+        Handle::open(&fake.name).err(),
+        Some(Status::NICKPOOL_INCOMPATIBLE)
+    );
+    let long = format!("/{}", "x".repeat(100_000));
+    for bad in ["", "nickpool", "/a/b", "/.x", "/sp ace", long.as_str()] {
+        assert_eq!(
+            Handle::open(bad).err(),
+            Some(Status::NICKPOOL_INVALID_ARGUMENT),
+            "{:.20}",
+            bad
+        );
+    }
+}
+
+#[test]
+fn null_name_means_the_default_name() {
+    // The default comes from $NICKPOOL_NAME; a child process gets its own
+    // environment, so the test does not touch this process's.
+    let name = unique_name("capi-default");
+    let _daemon = Daemon::start(&name, &["--seed", "1"]);
+    let exe = Build::new("examples/pull.c", "pull-default").compile();
+    let out = run(&exe, &[], &[("NICKPOOL_NAME", &name)]);
+    assert_success(&out, "pull with NICKPOOL_NAME");
+    assert_eq!(stdout(&out).lines().count(), 10);
+    let out = run(&exe, &[], &[("NICKPOOL_NAME", &unique_name("capi-none"))]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NICKPOOL_NOT_RUNNING"));
+}
+
+// -------------------------------------------------------------- packaging
+
+/// packaging/install.sh puts the .so (SONAME libnickpool.so.1), .a, headers
+/// and nickpool.pc into a prefix; `cc app.c $(pkg-config --cflags --libs
+/// nickpool)` then builds a program that runs, and the static library
+/// links too.
+#[test]
+fn plain_install_and_pkg_config_build_working_programs() {
+    let prefix = build_dir().join(format!("prefix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&prefix);
+    let out = Command::new("sh")
+        .arg(root().join("packaging/install.sh"))
+        .arg("--prefix")
+        .arg(&prefix)
+        .arg("--from")
+        .arg(lib_dir())
+        .output()
+        .unwrap();
+    assert_success(&out, "install.sh");
+    let lib = prefix.join("lib");
+    for file in [
+        "lib/libnickpool.so.1",
+        "lib/libnickpool.so",
+        "lib/libnickpool.a",
+        "lib/pkgconfig/nickpool.pc",
+        "include/nickpool.h",
+        "include/nickpool.hpp",
+    ] {
+        assert!(prefix.join(file).exists(), "{file} not installed");
+    }
+    assert_eq!(
+        std::fs::read_link(lib.join("libnickpool.so")).unwrap(),
+        Path::new("libnickpool.so.1")
+    );
+
+    let pkg_config = |args: &[&str]| -> Vec<String> {
+        let out = output_of(
+            Command::new("pkg-config")
+                .args(args)
+                .arg("nickpool")
+                .env("PKG_CONFIG_PATH", lib.join("pkgconfig")),
+        );
+        out.split_whitespace().map(str::to_owned).collect()
+    };
+    let name = unique_name("capi-install");
+    let _daemon = Daemon::start(&name, &["--seed", "1"]);
+
+    // Dynamic: exactly the README's command line.
+    let exe = Build::new("examples/pull.c", "pull-installed")
+        .link(pkg_config(&["--cflags", "--libs"]))
+        .compile();
+    let needed = output_of(Command::new("readelf").arg("-d").arg(&exe));
+    assert!(needed.contains("[libnickpool.so.1]"), "{needed}");
+    let lib_path = lib.display().to_string();
+    let out = run(&exe, &[&name], &[("LD_LIBRARY_PATH", &lib_path)]);
+    assert_success(&out, "pull linked through pkg-config");
+    assert_eq!(stdout(&out).lines().count(), 10);
+
+    // Static: the archive plus the private libraries the .pc lists.
+    let mut link = pkg_config(&["--cflags"]);
+    link.push(lib.join("libnickpool.a").display().to_string());
+    link.extend(
+        pkg_config(&["--static", "--libs-only-l"])
+            .into_iter()
+            .filter(|l| l != "-lnickpool"),
+    );
+    let exe = Build::new("examples/pull.c", "pull-static")
+        .link(link)
+        .compile();
+    let needed = output_of(Command::new("readelf").arg("-d").arg(&exe));
+    assert!(!needed.contains("libnickpool"), "{needed}");
+    let out = run(&exe, &[&name], &[]);
+    assert_success(&out, "pull linked statically");
+    assert_eq!(stdout(&out).lines().count(), 10);
+
+    std::fs::remove_dir_all(&prefix).unwrap();
 }
