@@ -220,8 +220,9 @@ impl OnPanic for *const c_char {
 /// panic is caught and the function returns `OnPanic::ON_PANIC` for its
 /// return type, so no unwinding ever reaches C (which would abort the
 /// process). `AssertUnwindSafe` is sound here: the only state a body shares
-/// beyond its call is the `Client`, whose invariants hold at every await
-/// point (atomics, an `ArcSwap`, a mutex that tolerates poisoning).
+/// beyond its call is the `Client`, which no panic can leave inconsistent
+/// (atomics, an `ArcSwap`, a mutex that tolerates poisoning), so the
+/// handle stays usable after NICKPOOL_INTERNAL_ERROR.
 ///
 /// Test builds can arm a panic at the top of the next body on this thread,
 /// to prove that every function's boundary holds.

@@ -87,6 +87,15 @@ fn header_compiles_as_c99_and_cxx11() {
         compiled += 1;
     }
     assert!(compiled >= 2, "need at least a C and a C++ compiler");
+
+    // The C++17 wrapper, with each C++ compiler.
+    for compiler in ["c++", "clang++"].into_iter().filter(|c| have(c)) {
+        Build::new("examples/client.cpp", &format!("client-{compiler}"))
+            .compiler(compiler)
+            .flags(&["-fsyntax-only"])
+            .link(vec![format!("-I{}", root().join("include").display())])
+            .compile();
+    }
 }
 
 /// The cdylib exports exactly the functions the header declares (no test
@@ -391,6 +400,16 @@ fn examples_work(variant: Variant) {
     assert!(stderr.contains("has handed out"), "{stderr}");
     let stderr = check("client.cpp", &[&name], 10..=11);
     assert!(stderr.contains("has handed out"), "{stderr}");
+
+    // The C++ wrapper's errors are exceptions carrying the status.
+    let client = build_dir().join(format!("client.cpp-{suffix}"));
+    let out = run(&client, &[&unique_name("capi-none")], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("NICKPOOL_NOT_RUNNING") && stderr.contains("(status 3)"),
+        "{stderr}"
+    );
 }
 
 #[test]
