@@ -64,8 +64,8 @@ pub fn run(args: GenArgs) -> Result<(), CliError> {
 fn print_stats(dict: &Dictionary, selection: Selection) -> Result<(), CliError> {
     let mut text = format!("dictionary: {}\n", dict.name());
     text.push_str(&format!(
-        "{:<24} {:>6}  {:<40} {:>22}\n",
-        "style", "weight", "template", "distinct nicknames"
+        "{:<24} {:>6} {:>22}  {}\n",
+        "style", "weight", "distinct nicknames", "template"
     ));
     let mut total = Count::Exact(0);
     for (i, style) in dict.styles().iter().enumerate() {
@@ -75,11 +75,11 @@ fn print_stats(dict: &Dictionary, selection: Selection) -> Result<(), CliError> 
         let count = dict.count_style(i);
         total = total + count;
         text.push_str(&format!(
-            "{:<24} {:>6}  {:<40} {:>22}\n",
+            "{:<24} {:>6} {:>22}  {}\n",
             style.name(),
             style.weight(),
-            style.template(),
-            count.to_string()
+            count.to_string(),
+            style.template()
         ));
     }
     text.push_str(&format!(
