@@ -83,9 +83,8 @@ fn print_stats(dict: &Dictionary, selection: Selection) -> Result<(), CliError> 
         ));
     }
     text.push_str(&format!(
-        "{:<24} {:>6}  {:<40} {:>22}\n",
+        "{:<24} {:>6} {:>22}\n",
         "total",
-        "",
         "",
         total.to_string()
     ));

@@ -1,0 +1,335 @@
+//! The generator as a user sees it: the default dictionary's size, quality
+//! rules and safety, reproducible sequences, character sets, custom
+//! dictionaries and `nickpool gen` / `nickpool check-dict`.
+
+mod common;
+
+use common::run_cli;
+use nickpool::generator::{
+    Charset, Count, DEFAULT_DICT, Dictionary, Generator, LoadOptions, Seed, Selection, Tgh,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+const TEN_SECONDS: Duration = Duration::from_secs(10);
+
+/// Sections of the default dictionary as written: class -> [(word, theme)].
+fn default_classes() -> HashMap<String, Vec<(String, String)>> {
+    let mut classes: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut current = None;
+    for line in DEFAULT_DICT.lines() {
+        let line = line.split('#').next().unwrap().trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(h) = line.strip_prefix('[') {
+            current = h
+                .strip_suffix(']')
+                .unwrap()
+                .strip_prefix("class ")
+                .map(str::to_owned);
+            continue;
+        }
+        if let Some(class) = &current {
+            let mut f = line.split_whitespace();
+            let word = f.next().unwrap().to_owned();
+            let theme = f.next().unwrap_or("").to_owned();
+            classes.entry(class.clone()).or_default().push((word, theme));
+        }
+    }
+    classes
+}
+
+fn default_dict() -> Arc<Dictionary> {
+    Arc::new(Dictionary::embedded())
+}
+
+#[test]
+fn default_dictionary_passes_full_validation_including_the_two_ways_check() {
+    let dict = Dictionary::parse("default.dict", DEFAULT_DICT.as_bytes(), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(dict.warnings().is_empty(), "{:?}", dict.warnings());
+}
+
+#[test]
+fn default_dictionary_is_large_themed_and_has_six_weighted_styles() {
+    let classes = default_classes();
+    assert!(classes["adj"].len() >= 400, "{} describing words", classes["adj"].len());
+    assert!(classes["noun"].len() >= 800, "{} nouns", classes["noun"].len());
+    for (class, words) in &classes {
+        for (word, theme) in words {
+            assert!(!theme.is_empty(), "{class}: '{word}' has no theme");
+        }
+    }
+    let noun_themes: HashSet<&str> = classes["noun"].iter().map(|(_, t)| t.as_str()).collect();
+    for theme in ["animal", "plant", "food", "dessert", "sky", "weather", "object", "gufeng"] {
+        assert!(noun_themes.contains(theme), "no noun theme {theme}");
+    }
+    let dict = default_dict();
+    assert!(dict.styles().len() >= 6);
+    assert!(dict.styles().iter().all(|s| s.weight() > 0));
+}
+
+#[test]
+fn every_default_character_is_in_the_general_standard_table_levels_1_and_2() {
+    let table = Tgh::get();
+    for (class, words) in default_classes() {
+        for (word, _) in words {
+            for c in word.chars() {
+                let level = table.level(c);
+                assert!(
+                    matches!(level, Some(1 | 2)),
+                    "{class}: '{word}' uses {c} (level {level:?})"
+                );
+            }
+        }
+    }
+    for style in default_dict().styles() {
+        for c in style.template().chars().filter(|c| !c.is_ascii()) {
+            assert!(matches!(table.level(c), Some(1 | 2)), "template uses {c}");
+        }
+    }
+}
+
+#[test]
+fn default_space_is_over_ten_million_and_exact() {
+    let dict = default_dict();
+    let Count::Exact(total) = dict.count() else {
+        panic!("default count should be exact");
+    };
+    assert!(total >= 10_000_000, "{total}");
+    let combinations: u128 = dict.styles().iter().map(|s| s.combinations()).sum();
+    // The only difference is the combinations blocked across a join.
+    assert!(total < combinations && combinations - total < 100);
+}
+
+/// A nickname from the default dictionary: 2-8 CJK Unified Ideographs, at
+/// most one 的, nothing blocked.
+fn assert_good_default(nickname: &str, dict: &Dictionary) {
+    let n = nickname.chars().count();
+    assert!((2..=8).contains(&n), "{nickname}: {n} characters");
+    assert!(
+        nickname
+            .chars()
+            .all(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c)),
+        "{nickname}: not only CJK Unified Ideographs"
+    );
+    assert!(nickname.matches('的').count() <= 1, "{nickname}: doubled 的");
+    assert!(!dict.safety().is_blocked(nickname), "{nickname} is blocked");
+}
+
+#[test]
+fn default_nicknames_are_short_cjk_and_clean() {
+    let dict = default_dict();
+    let mut generator = Generator::new(Arc::clone(&dict), Seed::Fixed(1), 0);
+    let mut buf = [0u8; nickpool::MAX_NICKNAME_LEN];
+    for _ in 0..200_000 {
+        let len = generator.generate_into(&mut buf);
+        assert_good_default(std::str::from_utf8(&buf[..len]).unwrap(), &dict);
+    }
+    for (i, style) in dict.styles().iter().enumerate() {
+        let mut g = Generator::new(Arc::clone(&dict), Seed::Fixed(2), 0)
+            .with_selection(Selection::Only(i));
+        for _ in 0..2_000 {
+            let s = g.generate();
+            assert_good_default(&s, &dict);
+            assert!(s.len() <= style.max_len());
+        }
+    }
+}
+
+#[test]
+fn a_term_formed_across_a_join_never_comes_out() {
+    // 强大 + 奶糖 = 强大奶糖 contains 大奶 across the join; the default
+    // dictionary has such pairs in adj-noun. Draw that style until the
+    // neighbours of the blocked pairs have shown up many times.
+    let dict = default_dict();
+    let style = dict.style_index("adj-noun").unwrap();
+    let mut g = Generator::new(Arc::clone(&dict), Seed::Fixed(3), 0)
+        .with_selection(Selection::Only(style));
+    let mut near_misses = 0;
+    for _ in 0..1_000_000 {
+        let s = g.generate();
+        assert!(!s.contains("大奶") && !s.contains("大麻"), "{s}");
+        if s.starts_with("强大") {
+            near_misses += 1;
+        }
+    }
+    assert!(near_misses > 1000, "强大 drawn {near_misses} times");
+    assert!(g.redraws() > 0, "blocked combinations were drawn and redrawn");
+
+    // The same in a small dictionary where half the combinations cross.
+    let text = "[class p]\n大 x\n小 x\n[class n]\n奶糖 x\n西瓜 x\n[styles]\npn 1 {p}{n}\n[block]\n奶\n大奶\n[allow]\n奶糖\n";
+    let small = Arc::new(Dictionary::parse("t", text.as_bytes(), &LoadOptions::default()).unwrap());
+    assert_eq!(small.count(), Count::Exact(3));
+    let mut g = Generator::new(small, Seed::Fixed(4), 0);
+    let seen: HashSet<String> = (0..10_000).map(|_| g.generate()).collect();
+    let expected: HashSet<String> = ["小奶糖", "大西瓜", "小西瓜"].map(String::from).into();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn innocent_words_with_a_blocked_character_survive() {
+    let dict = default_dict();
+    for word in ["奶茶", "奶糖", "草莓奶茶", "快乐的奶糖"] {
+        assert!(!dict.safety().is_blocked(word), "{word} blocked");
+    }
+    for word in ["奶子", "大奶", "傻逼"] {
+        assert!(dict.safety().is_blocked(word), "{word} allowed");
+    }
+}
+
+#[test]
+fn a_users_blocklist_removes_words() {
+    let dir = std::env::temp_dir().join(format!("np-block-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("block.txt");
+    std::fs::write(&list, "# our own\n星辰\n").unwrap();
+    let (code, out, err) = run_cli(
+        &["gen", "-n", "20000", "--seed", "5", "--style", "adj-noun", "--blocklist", list.to_str().unwrap()],
+        TEN_SECONDS,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 20_000);
+    assert!(!out.contains("星辰"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn same_seed_same_sequence_on_any_machine() {
+    let dict = default_dict();
+    let run = |seed, stream| {
+        let mut g = Generator::new(Arc::clone(&dict), Seed::Fixed(seed), stream);
+        (0..5).map(|_| g.generate()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(42, 0), run(42, 0));
+    // Pinned: ChaCha8 is portable, so this sequence is the same everywhere.
+    // If it changes, the dictionary or the draw order changed.
+    assert_eq!(
+        run(42, 0),
+        ["昨夜浅唱", "城南赏星", "浩瀚云彩", "金红的小调", "别致的青蛙蛋挞"]
+    );
+    // Streams of one seed are independent; so are seeds.
+    assert_ne!(run(42, 0), run(42, 1));
+    assert_ne!(run(42, 0), run(43, 0));
+    // The OS seed differs run to run.
+    let mut a = Generator::new(Arc::clone(&dict), Seed::Os, 0);
+    let mut b = Generator::new(Arc::clone(&dict), Seed::Os, 0);
+    let a: Vec<_> = (0..5).map(|_| a.generate()).collect();
+    let b: Vec<_> = (0..5).map(|_| b.generate()).collect();
+    assert_ne!(a, b);
+}
+
+#[test]
+fn the_cli_sequence_matches_the_library_and_is_reproducible() {
+    let (code, first, _) = run_cli(&["gen", "-n", "5", "--seed", "42"], TEN_SECONDS);
+    assert_eq!(code, 0);
+    let (_, second, _) = run_cli(&["gen", "-n", "5", "--seed", "42"], TEN_SECONDS);
+    assert_eq!(first, second);
+    assert_eq!(first.lines().next(), Some("昨夜浅唱"));
+}
+
+#[test]
+fn character_modes_draw_two_to_four_characters_from_their_set() {
+    let dict = default_dict();
+    for charset in Charset::ALL {
+        let allowed: HashSet<char> = charset.chars().into_iter().collect();
+        let d = Arc::new(Dictionary::for_charset(charset, dict.safety().clone()));
+        let mut g = Generator::new(d, Seed::Fixed(9), 0);
+        let mut lengths = HashSet::new();
+        for _ in 0..5_000 {
+            let s = g.generate();
+            let n = s.chars().count();
+            lengths.insert(n);
+            assert!((2..=4).contains(&n), "{charset}: {s}");
+            assert!(s.chars().all(|c| allowed.contains(&c)), "{charset}: {s}");
+            assert!(!dict.safety().is_blocked(&s), "{charset}: {s}");
+        }
+        assert_eq!(lengths.len(), 3, "{charset}: all lengths appear");
+    }
+    // The common set excludes characters blocked on their own.
+    let common = Dictionary::for_charset(Charset::Common, dict.safety().clone());
+    assert!(common.word_count() < 3500 && common.word_count() > 3400);
+}
+
+#[test]
+fn gen_cli_styles_charsets_stats_and_usage_errors() {
+    let (code, out, _) = run_cli(&["gen", "-n", "50", "--style", "gufeng"], TEN_SECONDS);
+    assert_eq!(code, 0);
+    assert!(out.lines().all(|l| l.chars().count() == 4), "{out}");
+    let (code, out, _) = run_cli(&["gen", "-n", "50", "--charset", "ext-b"], TEN_SECONDS);
+    assert_eq!(code, 0);
+    assert!(out.lines().all(|l| l.chars().all(|c| ('\u{20000}'..='\u{2A6DF}').contains(&c))));
+    let (code, out, _) = run_cli(&["gen", "--stats"], TEN_SECONDS);
+    assert_eq!(code, 0);
+    let total = out.lines().last().unwrap();
+    assert!(total.starts_with("total") && total.ends_with("18767988"), "{out}");
+    assert_eq!(out.lines().count(), 2 + 9 + 1);
+    for bad in [
+        &["gen", "--charset", "latin"][..],
+        &["gen", "--style", "nope"],
+        &["gen", "-n", "many"],
+        &["gen", "--frobnicate"],
+        &["gen", "--charset", "common", "--style", "gufeng"],
+    ] {
+        let (code, _, err) = run_cli(bad, TEN_SECONDS);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+        assert!(!err.is_empty());
+    }
+}
+
+#[test]
+fn check_dict_accepts_the_example_and_reports_line_numbered_problems() {
+    let dir = std::env::temp_dir().join(format!("np-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, out, err) = run_cli(&["check-dict", "examples/example.dict"], TEN_SECONDS);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok:"), "{out}");
+
+    let cases: &[(&[u8], &str)] = &[
+        (b"[class a]\n\xe5\xa5\n[styles]\ns 1 {a}\n", ":2: invalid UTF-8"),
+        (b"[class a]\n[styles]\ns 1 {b}\n", ":1: section [class a] is empty"),
+        (b"[class a]\n\xe5\xa5\xbd x\n[styles]\ns 1 {b}\n", ":4: style 's': unknown placeholder {b}"),
+        (
+            "[class a]\n好 x\n[styles]\ns 1 {a}{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}{a}\n".as_bytes(),
+            ":4: style 's' can produce 57 bytes, more than the 55-byte slot",
+        ),
+        (
+            "[class a]\n蓝 x\n蓝海 x\n[class n]\n海豚 x\n豚 x\n[styles]\ns 1 {a}{n}\n".as_bytes(),
+            "'蓝海豚' can be produced two ways: style 's' (line 8, {a}{n}) as 蓝海 + 豚 and style 's' (line 8, {a}{n}) as 蓝 + 海豚",
+        ),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad{i}.dict"));
+        std::fs::write(&path, text).unwrap();
+        let (code, _, err) = run_cli(&["check-dict", path.to_str().unwrap()], TEN_SECONDS);
+        assert_eq!(code, 1, "case {i}");
+        assert!(err.contains(expected), "case {i}: expected {expected:?} in\n{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_fifty_thousand_word_dictionary_loads() {
+    // Two-character words over a 300-character alphabet: 30,000 in class a
+    // (second character among the first 100), 20,000 in class b (first
+    // character among the first 100, second among the other 200).
+    let alphabet: Vec<char> = Tgh::get().chars_up_to_level(1).take(300).collect();
+    let mut text = String::from("[class a]\n");
+    for (i, &x) in alphabet.iter().enumerate() {
+        for &y in &alphabet[..100] {
+            text.push_str(&format!("{x}{y} t{}\n", i % 7));
+        }
+    }
+    text.push_str("[class b]\n");
+    for &x in &alphabet[..100] {
+        for &y in &alphabet[100..] {
+            text.push_str(&format!("{x}{y} t\n"));
+        }
+    }
+    text.push_str("[styles]\nab 1 {a}的{b}\n");
+    let dict = Dictionary::parse("big", text.as_bytes(), &LoadOptions::default()).unwrap();
+    assert_eq!(dict.word_count(), 50_000);
+    assert_eq!(dict.count(), Count::Exact(30_000 * 20_000));
+}
