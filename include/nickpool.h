@@ -261,7 +261,8 @@ uint32_t nickpool_abi_version(void);
  * name: a NUL-terminated segment name such as "/nickpool": "/" followed
  *   by 1 to 199 of A-Z a-z 0-9 . _ - (not starting with '.'). Borrowed
  *   for the call only (copied). NULL means the default: $NICKPOOL_NAME
- *   if set and non-empty, else "/nickpool". The empty string is invalid.
+ *   if set and non-empty (it must then be a valid name), else
+ *   "/nickpool". The empty string is invalid.
  * out_client: where to store the new handle. On NICKPOOL_OK the caller
  *   owns *out_client and must release it with nickpool_close(); on every
  *   other status *out_client is set to NULL (if out_client is not NULL).

@@ -350,7 +350,8 @@ pub extern "C" fn nickpool_abi_version() -> u32 {
 /// name: a NUL-terminated segment name such as "/nickpool": "/" followed
 ///   by 1 to 199 of A-Z a-z 0-9 . _ - (not starting with '.'). Borrowed
 ///   for the call only (copied). NULL means the default: $NICKPOOL_NAME
-///   if set and non-empty, else "/nickpool". The empty string is invalid.
+///   if set and non-empty (it must then be a valid name), else
+///   "/nickpool". The empty string is invalid.
 /// out_client: where to store the new handle. On NICKPOOL_OK the caller
 ///   owns *out_client and must release it with nickpool_close(); on every
 ///   other status *out_client is set to NULL (if out_client is not NULL).
@@ -800,8 +801,10 @@ mod tests {
     }
 
     #[test]
-    fn stats_struct_has_no_padding_surprises() {
-        // 21 eight-byte fields, then the three text fields.
-        assert_eq!(STATS_V1_SIZE, 21 * 8 + 256 + 256 + 64);
+    fn stats_size_comes_first_in_every_version() {
+        // nickpool_stats reads `size` before knowing which version of the
+        // struct the caller has; that needs it at offset 0.
+        assert_eq!(std::mem::offset_of!(nickpool_stats, size), 0);
+        assert!(STATS_V1_SIZE >= std::mem::size_of::<usize>() + 20 * 8 + 256 + 256 + 64);
     }
 }
