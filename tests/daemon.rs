@@ -42,7 +42,11 @@ fn concurrent_consumer_processes_get_every_nickname_once_and_whole() {
         .into_iter()
         .map(|c| {
             let out = c.wait_with_output().expect("pull output");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8(out.stdout).expect("pulled nicknames are UTF-8")
         })
         .collect();
@@ -52,7 +56,10 @@ fn concurrent_consumer_processes_get_every_nickname_once_and_whole() {
     for line in outputs.iter().flat_map(|o| o.lines()) {
         let (nickname, tag) = line.rsplit_once('#').expect("tagged nickname");
         let position: usize = tag.parse().expect("numeric tag");
-        assert!(positions.insert(position), "position {position} delivered twice");
+        assert!(
+            positions.insert(position),
+            "position {position} delivered twice"
+        );
         assert_eq!(
             nickname, expected[position],
             "nickname at position {position} is not what the producer wrote"
@@ -199,7 +206,11 @@ fn sighup_reloads_the_dictionary_and_refuses_a_bad_one() {
 
     write_dict(["秋月", "冬雪"]);
     daemon.signal(libc::SIGHUP);
-    assert!(wait_until(Duration::from_secs(5), || client.stats().unwrap().reloads == 1));
+    assert!(wait_until(Duration::from_secs(5), || client
+        .stats()
+        .unwrap()
+        .reloads
+        == 1));
     // Drain what was generated before the reload; then only new words.
     for _ in 0..8 {
         pull();
@@ -219,7 +230,10 @@ fn sighup_reloads_the_dictionary_and_refuses_a_bad_one() {
     assert_eq!(daemon.stop(), Some(0));
     let log = daemon.stderr();
     assert!(log.contains("reload refused"), "{log}");
-    assert!(log.contains("is empty"), "the log says what is wrong: {log}");
+    assert!(
+        log.contains("is empty"),
+        "the log says what is wrong: {log}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -285,10 +299,16 @@ fn a_waiting_client_wakes_when_the_producer_resumes() {
 fn stats_report_the_daemon() {
     let name = unique_name("stats");
     let daemon = Daemon::start(&name, &["--capacity", "64", "--style", "gufeng"]);
-    let (code, out, err) = run_cli(&["pull", "--name", &name, "-n", "10"], Duration::from_secs(10));
+    let (code, out, err) = run_cli(
+        &["pull", "--name", &name, "-n", "10"],
+        Duration::from_secs(10),
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 10);
-    let (code, out, _) = run_cli(&["stats", "--name", &name, "--json"], Duration::from_secs(10));
+    let (code, out, _) = run_cli(
+        &["stats", "--name", &name, "--json"],
+        Duration::from_secs(10),
+    );
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["capacity"], 64);
@@ -307,15 +327,24 @@ fn the_segment_is_private_by_default() {
     use std::os::unix::fs::PermissionsExt;
     let name = unique_name("mode");
     let _daemon = Daemon::start(&name, &[]);
-    let mode = std::fs::metadata(shm_path(&name)).unwrap().permissions().mode();
+    let mode = std::fs::metadata(shm_path(&name))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
 #[test]
 fn cli_errors_exit_with_their_codes() {
-    let (code, _, err) = run_cli(&["pull", "--name", "/nptest-nobody-here"], Duration::from_secs(10));
+    let (code, _, err) = run_cli(
+        &["pull", "--name", "/nptest-nobody-here"],
+        Duration::from_secs(10),
+    );
     assert_eq!(code, 1);
-    assert!(err.contains("nickpool serve --name /nptest-nobody-here"), "{err}");
+    assert!(
+        err.contains("nickpool serve --name /nptest-nobody-here"),
+        "{err}"
+    );
     let (code, _, err) = run_cli(&["serve", "--capacity", "1000"], Duration::from_secs(10));
     assert_eq!(code, 2);
     assert!(err.contains("power of two"), "{err}");

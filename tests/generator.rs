@@ -35,7 +35,10 @@ fn default_classes() -> HashMap<String, Vec<(String, String)>> {
             let mut f = line.split_whitespace();
             let word = f.next().unwrap().to_owned();
             let theme = f.next().unwrap_or("").to_owned();
-            classes.entry(class.clone()).or_default().push((word, theme));
+            classes
+                .entry(class.clone())
+                .or_default()
+                .push((word, theme));
         }
     }
     classes
@@ -47,23 +50,37 @@ fn default_dict() -> Arc<Dictionary> {
 
 #[test]
 fn default_dictionary_passes_full_validation_including_the_two_ways_check() {
-    let dict = Dictionary::parse("default.dict", DEFAULT_DICT.as_bytes(), &LoadOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let dict = Dictionary::parse(
+        "default.dict",
+        DEFAULT_DICT.as_bytes(),
+        &LoadOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(dict.warnings().is_empty(), "{:?}", dict.warnings());
 }
 
 #[test]
 fn default_dictionary_is_large_themed_and_has_six_weighted_styles() {
     let classes = default_classes();
-    assert!(classes["adj"].len() >= 400, "{} describing words", classes["adj"].len());
-    assert!(classes["noun"].len() >= 800, "{} nouns", classes["noun"].len());
+    assert!(
+        classes["adj"].len() >= 400,
+        "{} describing words",
+        classes["adj"].len()
+    );
+    assert!(
+        classes["noun"].len() >= 800,
+        "{} nouns",
+        classes["noun"].len()
+    );
     for (class, words) in &classes {
         for (word, theme) in words {
             assert!(!theme.is_empty(), "{class}: '{word}' has no theme");
         }
     }
     let noun_themes: HashSet<&str> = classes["noun"].iter().map(|(_, t)| t.as_str()).collect();
-    for theme in ["animal", "plant", "food", "dessert", "sky", "weather", "object", "gufeng"] {
+    for theme in [
+        "animal", "plant", "food", "dessert", "sky", "weather", "object", "gufeng",
+    ] {
         assert!(noun_themes.contains(theme), "no noun theme {theme}");
     }
     let dict = default_dict();
@@ -115,7 +132,10 @@ fn assert_good_default(nickname: &str, dict: &Dictionary) {
             .all(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c)),
         "{nickname}: not only CJK Unified Ideographs"
     );
-    assert!(nickname.matches('的').count() <= 1, "{nickname}: doubled 的");
+    assert!(
+        nickname.matches('的').count() <= 1,
+        "{nickname}: doubled 的"
+    );
     assert!(!dict.safety().is_blocked(nickname), "{nickname} is blocked");
 }
 
@@ -129,8 +149,8 @@ fn default_nicknames_are_short_cjk_and_clean() {
         assert_good_default(std::str::from_utf8(&buf[..len]).unwrap(), &dict);
     }
     for (i, style) in dict.styles().iter().enumerate() {
-        let mut g = Generator::new(Arc::clone(&dict), Seed::Fixed(2), 0)
-            .with_selection(Selection::Only(i));
+        let mut g =
+            Generator::new(Arc::clone(&dict), Seed::Fixed(2), 0).with_selection(Selection::Only(i));
         for _ in 0..2_000 {
             let s = g.generate();
             assert_good_default(&s, &dict);
@@ -146,8 +166,8 @@ fn a_term_formed_across_a_join_never_comes_out() {
     // neighbours of the blocked pairs have shown up many times.
     let dict = default_dict();
     let style = dict.style_index("adj-noun").unwrap();
-    let mut g = Generator::new(Arc::clone(&dict), Seed::Fixed(3), 0)
-        .with_selection(Selection::Only(style));
+    let mut g =
+        Generator::new(Arc::clone(&dict), Seed::Fixed(3), 0).with_selection(Selection::Only(style));
     let mut near_misses = 0;
     for _ in 0..1_000_000 {
         let s = g.generate();
@@ -157,7 +177,10 @@ fn a_term_formed_across_a_join_never_comes_out() {
         }
     }
     assert!(near_misses > 1000, "强大 drawn {near_misses} times");
-    assert!(g.redraws() > 0, "blocked combinations were drawn and redrawn");
+    assert!(
+        g.redraws() > 0,
+        "blocked combinations were drawn and redrawn"
+    );
 
     // The same in a small dictionary where half the combinations cross.
     let text = "[class p]\n大 x\n小 x\n[class n]\n奶糖 x\n西瓜 x\n[styles]\npn 1 {p}{n}\n[block]\n奶\n大奶\n[allow]\n奶糖\n";
@@ -187,7 +210,17 @@ fn a_users_blocklist_removes_words() {
     let list = dir.join("block.txt");
     std::fs::write(&list, "# our own\n星辰\n").unwrap();
     let (code, out, err) = run_cli(
-        &["gen", "-n", "20000", "--seed", "5", "--style", "adj-noun", "--blocklist", list.to_str().unwrap()],
+        &[
+            "gen",
+            "-n",
+            "20000",
+            "--seed",
+            "5",
+            "--style",
+            "adj-noun",
+            "--blocklist",
+            list.to_str().unwrap(),
+        ],
         TEN_SECONDS,
     );
     assert_eq!(code, 0, "{err}");
@@ -208,7 +241,13 @@ fn same_seed_same_sequence_on_any_machine() {
     // If it changes, the dictionary or the draw order changed.
     assert_eq!(
         run(42, 0),
-        ["昨夜浅唱", "城南赏星", "浩瀚云彩", "金红的小调", "别致的青蛙蛋挞"]
+        [
+            "昨夜浅唱",
+            "城南赏星",
+            "浩瀚云彩",
+            "金红的小调",
+            "别致的青蛙蛋挞"
+        ]
     );
     // Streams of one seed are independent; so are seeds.
     assert_ne!(run(42, 0), run(42, 1));
@@ -260,11 +299,17 @@ fn gen_cli_styles_charsets_stats_and_usage_errors() {
     assert!(out.lines().all(|l| l.chars().count() == 4), "{out}");
     let (code, out, _) = run_cli(&["gen", "-n", "50", "--charset", "ext-b"], TEN_SECONDS);
     assert_eq!(code, 0);
-    assert!(out.lines().all(|l| l.chars().all(|c| ('\u{20000}'..='\u{2A6DF}').contains(&c))));
+    assert!(
+        out.lines()
+            .all(|l| l.chars().all(|c| ('\u{20000}'..='\u{2A6DF}').contains(&c)))
+    );
     let (code, out, _) = run_cli(&["gen", "--stats"], TEN_SECONDS);
     assert_eq!(code, 0);
     let total = out.lines().last().unwrap();
-    assert!(total.starts_with("total") && total.ends_with("18767988"), "{out}");
+    assert!(
+        total.starts_with("total") && total.ends_with("18767988"),
+        "{out}"
+    );
     assert_eq!(out.lines().count(), 2 + 9 + 1);
     for bad in [
         &["gen", "--charset", "latin"][..],
@@ -305,7 +350,10 @@ fn check_dict_accepts_the_example_and_reports_line_numbered_problems() {
         std::fs::write(&path, text).unwrap();
         let (code, _, err) = run_cli(&["check-dict", path.to_str().unwrap()], TEN_SECONDS);
         assert_eq!(code, 1, "case {i}");
-        assert!(err.contains(expected), "case {i}: expected {expected:?} in\n{err}");
+        assert!(
+            err.contains(expected),
+            "case {i}: expected {expected:?} in\n{err}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -34,6 +34,12 @@ pub const DEFAULT_DICT: &str = include_str!("default.dict");
 /// Name under which the embedded dictionary is reported.
 pub const DEFAULT_DICT_NAME: &str = "default (embedded)";
 
+/// Largest total style weight served by a direct lookup table.
+const STYLE_TABLE_MAX: u64 = 4096;
+
+/// Words up to this many bytes are copied as one fixed-size block.
+pub(crate) const COPY_BLOCK: usize = 16;
+
 /// Work limit for counting blocked combinations exactly (full-name checks).
 const EXACT_COUNT_BUDGET: u128 = 20_000_000;
 
@@ -165,6 +171,9 @@ pub struct Dictionary {
     pub(crate) styles: Vec<Style>,
     /// `cumulative[i]` is the sum of the weights of styles `0..=i`.
     pub(crate) cumulative: Vec<u64>,
+    /// Style index per unit of weight (empty when the weights sum to more
+    /// than [`STYLE_TABLE_MAX`]).
+    pub(crate) style_table: Vec<u16>,
     pub(crate) arena: Vec<u8>,
     pub(crate) safety: Safety,
     pub(crate) max_len: usize,
@@ -287,24 +296,39 @@ impl Dictionary {
     fn assemble(
         name: String,
         styles: Vec<Style>,
-        arena: Vec<u8>,
+        mut arena: Vec<u8>,
         safety: Safety,
         word_count: usize,
         warnings: Vec<Problem>,
     ) -> Dictionary {
         let mut total = 0u64;
-        let cumulative = styles
+        let cumulative: Vec<u64> = styles
             .iter()
             .map(|s| {
                 total += u64::from(s.weight);
                 total
             })
             .collect();
+        // One entry per unit of weight, when that is small: picking a style
+        // is then one draw and one load.
+        let style_table = if total <= STYLE_TABLE_MAX {
+            let mut table = Vec::with_capacity(total as usize);
+            for (i, s) in styles.iter().enumerate() {
+                table.extend(std::iter::repeat_n(i as u16, s.weight as usize));
+            }
+            table
+        } else {
+            Vec::new()
+        };
+        // Padding lets the generator copy every short word as one fixed
+        // 16-byte block.
+        arena.extend_from_slice(&[0u8; COPY_BLOCK]);
         let max_len = styles.iter().map(|s| s.max_len).max().unwrap_or(0);
         Dictionary {
             name,
             styles,
             cumulative,
+            style_table,
             arena,
             safety,
             max_len,
@@ -465,6 +489,8 @@ struct RawClass {
     name: String,
     line: usize,
     words: Vec<RawWord>,
+    /// Word -> its line, to find duplicates in constant time.
+    lines: HashMap<String, usize>,
 }
 
 struct RawStyle {
@@ -568,6 +594,7 @@ impl RawDict {
                             name: name.to_owned(),
                             line: line_no,
                             words: Vec::new(),
+                            lines: HashMap::new(),
                         });
                         Section::Class(dict.classes.len() - 1)
                     }
@@ -630,13 +657,14 @@ impl RawDict {
                         continue;
                     }
                     let class = &mut dict.classes[c];
-                    if let Some(prev) = class.words.iter().find(|w| w.text == text) {
+                    if let Some(prev) = class.lines.get(text) {
                         problem(format!(
-                            "'{text}' is already in class '{}' (line {}); remove one",
-                            class.name, prev.line
+                            "'{text}' is already in class '{}' (line {prev}); remove one",
+                            class.name
                         ));
                         continue;
                     }
+                    class.lines.insert(text.to_owned(), line_no);
                     class.words.push(RawWord {
                         text: text.to_owned(),
                         theme: theme.to_owned(),
@@ -809,11 +837,11 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
     let mut warnings = Vec::new();
 
     // Words blocked on their own are dropped from their class.
-    let mut usable: HashMap<(&str, &str), bool> = HashMap::new();
+    let mut blocked_words: std::collections::HashSet<(&str, &str)> = Default::default();
     for class in &raw.classes {
         for word in &class.words {
-            let ok = !safety.is_blocked(&word.text);
-            if !ok {
+            if safety.is_blocked(&word.text) {
+                blocked_words.insert((class.name.as_str(), word.text.as_str()));
                 warnings.push(Problem {
                     line: word.line,
                     message: format!(
@@ -822,7 +850,6 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                     ),
                 });
             }
-            usable.insert((class.name.as_str(), word.text.as_str()), ok);
         }
     }
     let word_count = {
@@ -878,17 +905,31 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                 .words
                 .iter()
                 .filter(|w| themes.is_empty() || themes.contains(&w.theme.as_str()))
-                .filter(|w| usable[&(class.name.as_str(), w.text.as_str())])
+                .filter(|w| {
+                    blocked_words.is_empty()
+                        || !blocked_words.contains(&(class.name.as_str(), w.text.as_str()))
+                })
             {
                 fused.clear();
-                if pools.is_empty() {
-                    fused.push_str(&prefix);
-                }
+                let prefix = if pools.is_empty() {
+                    prefix.as_str()
+                } else {
+                    ""
+                };
+                fused.push_str(prefix);
                 fused.push_str(&word.text);
                 fused.push_str(suffix);
                 // A word that is fine alone may form a blocked term with the
-                // template's literal text (大 + 奶糖): excluded here, statically.
-                if safety.is_blocked(&fused) {
+                // template's literal text (大 + 奶糖): excluded here,
+                // statically. Only a risky join with the literal can do so.
+                let word_risk = safety.join_risk(&word.text);
+                let risky_literal = (!prefix.is_empty()
+                    && safety.join_risk(prefix) & RISK_TAIL != 0
+                    && word_risk & RISK_HEAD != 0)
+                    || (!suffix.is_empty()
+                        && word_risk & RISK_TAIL != 0
+                        && safety.join_risk(suffix) & RISK_HEAD != 0);
+                if risky_literal && safety.is_blocked(&fused) {
                     continue;
                 }
                 if fused.len() > u8::MAX as usize {

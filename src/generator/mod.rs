@@ -123,7 +123,10 @@ impl Generator {
                 Selection::Weighted => {
                     let total = *dict.cumulative.last().expect("a dictionary has styles");
                     let r = below(&mut self.rng, total);
-                    let i = dict.cumulative.iter().position(|&c| r < c).unwrap_or(0);
+                    let i = match dict.style_table.get(r as usize) {
+                        Some(&i) => i as usize,
+                        None => dict.cumulative.iter().position(|&c| r < c).unwrap_or(0),
+                    };
                     &dict.styles[i]
                 }
             };
@@ -135,9 +138,8 @@ impl Generator {
                     pool.entries[below(&mut self.rng, pool.entries.len() as u64) as usize];
                 risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
                 prev_risk = entry.risk;
-                let bytes = dict.entry_bytes(entry);
-                out[len..len + bytes.len()].copy_from_slice(bytes);
-                len += bytes.len();
+                copy_entry(&dict.arena, entry, out, len);
+                len += entry.len as usize;
             }
             // Only a join where a blocked term could form needs the full check.
             if risky_join {
@@ -156,6 +158,24 @@ impl Generator {
         let mut buf = [0u8; crate::MAX_NICKNAME_LEN];
         let len = self.generate_into(&mut buf);
         String::from_utf8(buf[..len].to_vec()).expect("whole UTF-8 words")
+    }
+}
+
+/// Copies `entry`'s bytes from the arena to `out[at..]`. Short words are
+/// copied as one fixed 16-byte block (the arena is padded for it) when `out`
+/// has room; the bytes past the word are overwritten by the next word or
+/// ignored.
+#[inline(always)]
+fn copy_entry(arena: &[u8], entry: Entry, out: &mut [u8], at: usize) {
+    let from = entry.offset as usize;
+    let len = entry.len as usize;
+    if len <= dict::COPY_BLOCK && at + dict::COPY_BLOCK <= out.len() {
+        let block: &[u8; dict::COPY_BLOCK] = arena[from..from + dict::COPY_BLOCK]
+            .try_into()
+            .expect("slice of COPY_BLOCK bytes");
+        out[at..at + dict::COPY_BLOCK].copy_from_slice(block);
+    } else {
+        out[at..at + len].copy_from_slice(&arena[from..from + len]);
     }
 }
 
