@@ -303,10 +303,11 @@ impl Client {
             // The producer may be asleep if a wake-up was lost (a consumer
             // killed between its claim and the wake); nudge it.
             wake_producer(ring);
-            sleep.consumer_sleepers.fetch_add(1, Ordering::SeqCst);
+            sleep.consumer_sleepers.fetch_add(1, Ordering::Relaxed);
+            sleep.consumer_wake_wanted.store(1, Ordering::SeqCst);
             // SYNC POINT (consumer wake, consumer side): pairs with the
-            // SeqCst fence in `Producer::consumers_may_sleep`. Either the
-            // producer sees our sleeper count, or we see its data below.
+            // SeqCst fence in `Producer::take_wake_request`. Either the
+            // producer sees our request, or we see its data below.
             fence(Ordering::SeqCst);
             let seen = sleep.consumer_futex.load(Ordering::SeqCst);
             let result = finish(ring, ring.pull_with(max, &mut *sink));

@@ -79,10 +79,16 @@ pub struct Slot {
 pub struct SleepWords {
     /// Futex word consumers sleep on; the producer bumps it to wake them.
     pub consumer_futex: AtomicU32,
-    /// Consumers sleeping or about to sleep on `consumer_futex`. A consumer
-    /// killed while asleep leaves it one too high; the producer repairs it
-    /// when the ring has stayed full (nobody can be waiting for data then).
+    /// Consumers sleeping or about to sleep on `consumer_futex`, for
+    /// statistics. A consumer killed while asleep leaves it one too high;
+    /// the producer repairs it when the ring has stayed full (nobody can be
+    /// waiting for data then).
     pub consumer_sleepers: AtomicU32,
+    /// Set to 1 by a consumer about to sleep; the producer swaps it to 0 and
+    /// wakes the sleepers. One wake-up per request, however long the sleeper
+    /// takes to run again; a request left by a killed consumer costs one
+    /// spurious wake-up and is gone.
+    pub consumer_wake_wanted: AtomicU32,
     /// Futex word the producer sleeps on; consumers bump it to wake it.
     pub producer_futex: AtomicU32,
     /// 1 while the producer sleeps (or is about to) because the ring is full.
@@ -133,6 +139,7 @@ impl RingHeader {
             sleep: CacheLine(SleepWords {
                 consumer_futex: AtomicU32::new(0),
                 consumer_sleepers: AtomicU32::new(0),
+                consumer_wake_wanted: AtomicU32::new(0),
                 producer_futex: AtomicU32::new(0),
                 producer_sleeping: AtomicU32::new(0),
             }),
@@ -511,25 +518,21 @@ impl<'a> Producer<'a> {
             .store(0, Ordering::Relaxed);
     }
 
-    /// Whether consumers may be asleep waiting for data. Call after
-    /// publishing; if true, bump `consumer_futex` and wake them.
+    /// Whether a consumer asked to be woken (and clears the request). Call
+    /// after publishing; if true, bump `consumer_futex` and wake sleepers.
     ///
     /// Protocol: the producer publishes (stamp store), then a SeqCst fence,
-    /// then reads `consumer_sleepers`; a consumer increments
-    /// `consumer_sleepers`, then a SeqCst fence, then re-reads the stamp
-    /// before sleeping. Either the producer sees the sleeper or the consumer
-    /// sees the data.
+    /// then takes `consumer_wake_wanted`; a consumer stores
+    /// `consumer_wake_wanted = 1`, then a SeqCst fence, then re-reads the
+    /// stamp before sleeping. Either the producer sees the request or the
+    /// consumer sees the data.
     #[inline]
-    pub fn consumers_may_sleep(&self) -> bool {
+    pub fn take_wake_request(&self) -> bool {
         // SYNC POINT (consumer wake, producer side): pairs with the SeqCst
         // fence in the consumer's wait path (`client.rs`).
         fence(Ordering::SeqCst);
-        self.ring
-            .header
-            .sleep
-            .consumer_sleepers
-            .load(Ordering::Relaxed)
-            > 0
+        let wanted = &self.ring.header.sleep.consumer_wake_wanted;
+        wanted.load(Ordering::Relaxed) != 0 && wanted.swap(0, Ordering::SeqCst) != 0
     }
 }
 

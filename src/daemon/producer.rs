@@ -151,7 +151,7 @@ pub(crate) fn run(
             }
             producer.flush_tail();
             source.publish_gauges(header);
-            if producer.consumers_may_sleep() {
+            if producer.take_wake_request() {
                 sleep.consumer_futex.fetch_add(1, Ordering::SeqCst);
                 futex::wake_all(&sleep.consumer_futex);
                 counters.consumer_wakeups.fetch_add(1, Ordering::Relaxed);
@@ -170,7 +170,7 @@ pub(crate) fn run(
         }
         if exhausted {
             // Wake waiters so they see the exhausted flag.
-            if sleep.consumer_sleepers.load(Ordering::Relaxed) > 0 {
+            if producer.take_wake_request() {
                 sleep.consumer_futex.fetch_add(1, Ordering::SeqCst);
                 futex::wake_all(&sleep.consumer_futex);
             }
