@@ -129,6 +129,14 @@ pub struct Stats {
     pub style: String,
 }
 
+impl Stats {
+    /// Unique mode: nicknames of the space not yet handed out (0 when not
+    /// unique).
+    pub fn unique_remaining(&self) -> u64 {
+        self.unique_total.saturating_sub(self.unique_used)
+    }
+}
+
 /// A handle on a daemon's segment.
 pub struct Client {
     name: String,

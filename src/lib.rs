@@ -9,6 +9,8 @@
 //! - [`segment`]: creating, opening and validating the shared mapping.
 //! - [`daemon`]: the producer behind `nickpool serve`.
 //! - [`client`]: the Rust client; `ffi` wraps it for C.
+//! - [`metrics`]: Prometheus metrics for `serve --metrics` and `stats
+//!   --prometheus`.
 
 pub mod generator;
 mod primitive;
@@ -22,6 +24,8 @@ pub mod daemon;
 pub mod ffi;
 #[cfg(not(loom))]
 mod futex;
+#[cfg(not(loom))]
+pub mod metrics;
 #[cfg(not(loom))]
 pub mod segment;
 

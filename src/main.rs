@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// Test aid: append "#<ring position>" to every nickname.
     #[arg(long, hide = true)]
     test_tag: bool,
+    /// Serve Prometheus metrics over HTTP at this address, under /metrics
+    /// (e.g. 127.0.0.1:9464; port 0 picks a free port, which is logged).
+    #[arg(long, value_name = "ADDR", value_parser = cmd::serve::parse_metrics_addr)]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args)]
@@ -101,6 +105,11 @@ pub struct StatsArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Print the Prometheus text format instead of text (for node_exporter's
+    /// textfile collector): the metrics of `serve --metrics`, less the
+    /// refill histograms, which only the daemon has.
+    #[arg(long, conflicts_with = "json")]
+    prometheus: bool,
 }
 
 #[derive(Args)]

@@ -48,6 +48,9 @@ pub fn stats(args: StatsArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     let text = if args.json {
         format!("{}\n", to_json(&stats))
+    } else if args.prometheus {
+        nickpool::metrics::encode(&stats, None)
+            .map_err(|e| CliError::Runtime(format!("cannot encode the metrics: {e}")))?
     } else {
         to_text(&stats)
     };
@@ -79,6 +82,7 @@ pub fn to_json(s: &Stats) -> serde_json::Value {
         "unique": s.unique,
         "unique_used": s.unique_used,
         "unique_total": s.unique_total,
+        "unique_remaining": s.unique_remaining(),
     })
 }
 
@@ -144,7 +148,7 @@ pub fn to_text(s: &Stats) -> String {
         format!("{} ({} refused)", s.reloads, s.reload_failures),
     );
     if s.unique {
-        let remaining = s.unique_total.saturating_sub(s.unique_used);
+        let remaining = s.unique_remaining();
         let mut v = format!(
             "{} used, {} remaining of {} ({:.2}% left)",
             s.unique_used,

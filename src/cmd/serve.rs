@@ -24,6 +24,13 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
     Ok(mode)
 }
 
+/// Parses the `--metrics` address: an IP address and a port.
+pub fn parse_metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!("'{text}' is not an address and port like 127.0.0.1:9464 or [::1]:9464")
+    })
+}
+
 /// Parses a group name or number.
 pub fn parse_group(text: &str) -> Result<u32, String> {
     if let Ok(gid) = text.parse::<u32>() {
@@ -62,13 +69,14 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         mode: args.mode,
         group: args.group,
         test_tag: args.test_tag,
+        metrics: args.metrics,
     };
     let control = Control::new();
     control
         .install_signal_handlers()
         .map_err(|e| CliError::Runtime(format!("cannot install signal handlers: {e}")))?;
     daemon::serve(&options, &control).map_err(|e| match e {
-        ServeError::Config(m) => CliError::Runtime(m),
+        ServeError::Config(m) | ServeError::Metrics(m) => CliError::Runtime(m),
         ServeError::Segment(e) => CliError::Runtime(e.to_string()),
     })
 }
@@ -85,5 +93,18 @@ mod tests {
         assert!(parse_mode("0755").is_err());
         assert!(parse_mode("0400").is_err());
         assert!(parse_mode("rw").is_err());
+    }
+
+    #[test]
+    fn metrics_addresses() {
+        assert_eq!(
+            parse_metrics_addr("127.0.0.1:9464"),
+            Ok(([127, 0, 0, 1], 9464).into())
+        );
+        assert!(parse_metrics_addr("[::1]:0").is_ok());
+        for bad in ["9464", "localhost", "127.0.0.1", "127.0.0.1:99999"] {
+            let err = parse_metrics_addr(bad).unwrap_err();
+            assert!(err.contains("127.0.0.1:9464"), "{err}");
+        }
     }
 }

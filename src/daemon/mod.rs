@@ -3,15 +3,19 @@
 //! dictionary on SIGHUP and stops cleanly on SIGTERM/SIGINT.
 //!
 //! Shutdown and reload are requested through a [`Control`], which signal
-//! handlers set; tests drive it directly.
+//! handlers set; tests drive it directly. With `--metrics ADDR` a thread
+//! answers Prometheus scrapes (`metrics.rs`).
 
+mod metrics;
 mod producer;
 
 pub use producer::{NicknameSource, RandomSource};
 
 use crate::generator::{DictSource, Seed};
+use crate::metrics::RefillTimes;
 use crate::segment::{CreateOptions, OwnedSegment, SegmentError};
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -35,6 +39,8 @@ pub struct ServeOptions {
     /// Test aid: append `#<ring position>` to every nickname so a checker can
     /// prove no nickname is delivered twice or torn.
     pub test_tag: bool,
+    /// Serve Prometheus metrics over HTTP at this address, under `/metrics`.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Requests to a running daemon; signal handlers set the flags.
@@ -83,12 +89,14 @@ pub enum ServeError {
     Config(String),
     /// The segment could not be created.
     Segment(SegmentError),
+    /// The metrics endpoint could not listen.
+    Metrics(String),
 }
 
 impl fmt::Display for ServeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServeError::Config(m) => f.write_str(m),
+            ServeError::Config(m) | ServeError::Metrics(m) => f.write_str(m),
             ServeError::Segment(e) => e.fmt(f),
         }
     }
@@ -115,6 +123,8 @@ pub fn serve_with(
     unique_total: u64,
     control: &Control,
 ) -> Result<(), ServeError> {
+    // Listen first: a bad --metrics address fails before the segment exists.
+    let endpoint = options.metrics.map(metrics::Endpoint::bind).transpose()?;
     let create = CreateOptions {
         capacity: options.capacity,
         mode: options.mode,
@@ -139,7 +149,32 @@ pub fn serve_with(
         create.style,
         options.mode
     ));
-    producer::run(&segment, source.as_mut(), options.test_tag, control);
+    let refill = RefillTimes::new();
+    std::thread::scope(|scope| {
+        let _running = match &endpoint {
+            Some(endpoint) => {
+                let running = endpoint
+                    .spawn(scope, segment.mapping(), &refill)
+                    .map_err(|e| {
+                        ServeError::Metrics(format!("cannot start the metrics thread: {e}"))
+                    })?;
+                log(format_args!(
+                    "metrics at http://{}/metrics",
+                    endpoint.addr()
+                ));
+                Some(running)
+            }
+            None => None,
+        };
+        producer::run(
+            &segment,
+            source.as_mut(),
+            options.test_tag,
+            control,
+            &refill,
+        );
+        Ok(())
+    })?;
     segment.shut_down();
     log(format_args!("stopped; removed {}", options.name));
     Ok(())
