@@ -524,9 +524,11 @@ impl OwnedSegment {
         self.mapping.ring()
     }
 
-    /// Marks the segment shutting down and removes its name (if it is still
-    /// ours). Clients see the state and stop waiting on it.
-    pub fn shut_down(&self) {
+    /// Marks the segment shutting down and removes its name if it is still
+    /// ours. Clients see the state and stop waiting on it. Returns whether
+    /// this call removed the name (false if it was already gone or now
+    /// belongs to another daemon). Idempotent.
+    pub fn shut_down(&self) -> bool {
         self.header()
             .state
             .store(STATE_SHUTTING_DOWN, Ordering::SeqCst);
@@ -534,17 +536,18 @@ impl OwnedSegment {
         let sleep = &self.ring().header().sleep;
         sleep.consumer_futex.fetch_add(1, Ordering::SeqCst);
         crate::futex::wake_all(&sleep.consumer_futex);
-        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
-            if (meta.dev(), meta.ino()) == self.identity {
-                let _ = std::fs::remove_file(&self.path);
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == self.identity => {
+                std::fs::remove_file(&self.path).is_ok()
             }
+            _ => false,
         }
     }
 }
 
 impl Drop for OwnedSegment {
     fn drop(&mut self) {
-        self.shut_down();
+        let _ = self.shut_down();
     }
 }
 

@@ -175,7 +175,13 @@ pub fn serve_with(
         );
         Ok(())
     })?;
-    segment.shut_down();
-    log(format_args!("stopped; removed {}", options.name));
+    if segment.shut_down() {
+        log(format_args!("stopped; removed {}", options.name));
+    } else {
+        log(format_args!(
+            "stopped; {} was already removed or belongs to another daemon, left as is",
+            options.name
+        ));
+    }
     Ok(())
 }
