@@ -6,6 +6,7 @@
 //! `cargo bench --bench generate`
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use nickpool::bench::baseline::class_words;
 use nickpool::generator::{
     Charset, DEFAULT_DICT, Dictionary, Generator, LoadOptions, Seed, Selection,
 };
@@ -14,20 +15,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
 use std::sync::Arc;
-
-/// Words of one class of the default dictionary.
-fn class_words(class: &str) -> Vec<String> {
-    let header = format!("[class {class}]");
-    DEFAULT_DICT
-        .lines()
-        .skip_while(|l| l.trim() != header)
-        .skip(1)
-        .map(|l| l.split('#').next().unwrap().trim())
-        .take_while(|l| !l.starts_with('['))
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split_whitespace().next().unwrap().to_owned())
-        .collect()
-}
 
 fn generation(c: &mut Criterion) {
     let dict = Arc::new(Dictionary::embedded());

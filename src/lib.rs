@@ -11,11 +11,15 @@
 //! - [`client`]: the Rust client; `ffi` wraps it for C.
 //! - [`metrics`]: Prometheus metrics for `serve --metrics` and `stats
 //!   --prometheus`.
+//! - [`bench`]: the alternatives and the clock `nickpool bench` and the
+//!   criterion benches measure with.
 
 pub mod generator;
 mod primitive;
 pub mod ring;
 
+#[cfg(not(loom))]
+pub mod bench;
 #[cfg(not(loom))]
 pub mod client;
 #[cfg(not(loom))]
