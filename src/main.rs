@@ -31,6 +31,14 @@ enum Command {
     /// Validate a dictionary file; exits 0 if it loads, 1 with line-numbered
     /// problems if not.
     CheckDict(CheckDictArgs),
+    /// Measure pulls like redis-benchmark: start a daemon (or use a running
+    /// one), drive client processes for a while, and report pulls/s,
+    /// latency percentiles, empty events and the daemon's CPU and memory;
+    /// optionally against the alternatives, in the same run.
+    Bench(BenchArgs),
+    /// One client process of `nickpool bench` (started by it).
+    #[command(hide = true)]
+    BenchWorker(BenchWorkerArgs),
 }
 
 /// Where nicknames come from; shared by `gen` and `serve`.
@@ -126,6 +134,59 @@ pub struct GenArgs {
 }
 
 #[derive(Args)]
+pub struct BenchArgs {
+    /// Segment name. Default: a fresh /nickpool-bench-<pid> for the daemon
+    /// the bench starts; with --attach, $NICKPOOL_NAME, else /nickpool.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Use the daemon already serving --name instead of starting one (its
+    /// other clients' pulls then show in the progress lines and stats).
+    #[arg(long)]
+    attach: bool,
+    /// Client processes pulling at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    procs: u32,
+    /// Threads per client process, sharing one handle.
+    #[arg(long, value_name = "T", default_value_t = 1)]
+    threads: u32,
+    /// How long the clients pull, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 5)]
+    seconds: u64,
+    /// Nicknames claimed per call: 1 uses `next`, more uses `next_batch`
+    /// (latency is then per call, and per nickname divided by the batch).
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    batch: u32,
+    /// Ring slots of the daemon the bench starts (a power of two); not with
+    /// --attach.
+    #[arg(long, value_name = "C", default_value_t = nickpool::segment::DEFAULT_CAPACITY, conflicts_with = "attach")]
+    capacity: u32,
+    /// Also measure, in this process and the same run, what a user would
+    /// use instead: rand::rng() + format!, a ChaCha8 write (the floor of
+    /// generation), a Mutex<VecDeque<String>> pool, a Unix-socket round trip,
+    /// Redis LPOP (if redis-server is installed), and a cross-core cache-line
+    /// transfer; print each against the pull.
+    #[arg(long)]
+    compare: bool,
+    /// Print one JSON object on stdout instead of the text report (progress
+    /// lines still go to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Write a latency-percentile chart (SVG) of the run to FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct BenchWorkerArgs {
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    threads: u32,
+    #[arg(long)]
+    batch: u32,
+}
+
+#[derive(Args)]
 pub struct CheckDictArgs {
     /// The dictionary file to check.
     file: PathBuf,
@@ -139,6 +200,8 @@ fn main() -> ExitCode {
         Command::Stats(args) => cmd::pull::stats(args),
         Command::Gen(args) => cmd::generate::run(args),
         Command::CheckDict(args) => cmd::generate::check_dict(args),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::BenchWorker(args) => cmd::bench::worker::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
