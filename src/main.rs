@@ -156,6 +156,12 @@ pub struct BenchArgs {
     /// (latency is then per call, and per nickname divided by the batch).
     #[arg(long, value_name = "K", default_value_t = 1)]
     batch: u32,
+    /// Pace each thread to about N pulls a second; 0 pulls as fast as it
+    /// can. Below the daemon's refill rate the ring never runs dry, so the
+    /// latencies are of the pull itself rather than of waiting for the
+    /// daemon. Calls stay back to back within each timed group of 8.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rate: u64,
     /// Ring slots of the daemon the bench starts (a power of two); not with
     /// --attach.
     #[arg(long, value_name = "C", default_value_t = nickpool::segment::DEFAULT_CAPACITY, conflicts_with = "attach")]
@@ -184,6 +190,8 @@ pub struct BenchWorkerArgs {
     threads: u32,
     #[arg(long)]
     batch: u32,
+    #[arg(long)]
+    rate: u64,
 }
 
 #[derive(Args)]

@@ -64,8 +64,13 @@ pub fn write_svg(path: &Path, run: &Run) -> Result<(), Box<dyn std::error::Error
 
     let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
     root.fill(&WHITE)?;
+    let paced = if run.rate > 0 {
+        format!(", paced at {} M/s", run.rate as f64 / 1e6)
+    } else {
+        String::new()
+    };
     let caption = format!(
-        "nickpool bench {}: {} × {} thread(s), batch {}, {} s — {}",
+        "nickpool bench {}: {} × {} thread(s), batch {}{paced}, {} s — {}",
         run.date, run.procs, run.threads, run.batch, run.seconds, run.cpu
     );
     let mut chart = ChartBuilder::on(&root)

@@ -34,6 +34,8 @@ pub struct Config {
     pub threads: u32,
     pub seconds: u64,
     pub batch: u32,
+    /// Pulls a second per thread; 0 for as fast as it can.
+    pub rate: u64,
     pub capacity: u32,
 }
 
@@ -77,6 +79,7 @@ fn config(args: &BenchArgs) -> Result<Config, CliError> {
         threads: args.threads,
         seconds: args.seconds,
         batch: args.batch,
+        rate: args.rate,
         capacity,
     })
 }
@@ -180,6 +183,7 @@ impl Worker {
             .args(["--name", &config.name])
             .args(["--threads", &config.threads.to_string()])
             .args(["--batch", &config.batch.to_string()])
+            .args(["--rate", &config.rate.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

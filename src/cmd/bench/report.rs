@@ -72,6 +72,7 @@ pub struct Run {
     pub threads: u32,
     pub seconds: u64,
     pub batch: u32,
+    pub rate: u64,
     pub capacity: u32,
     pub clock: TscClock,
     pub overhead_ticks: u64,
@@ -111,6 +112,7 @@ impl Run {
             threads: config.threads,
             seconds: config.seconds,
             batch: config.batch,
+            rate: config.rate,
             capacity: config.capacity,
             clock,
             overhead_ticks: workers.iter().map(|w| w.overhead_ticks).max().unwrap_or(0),
@@ -186,6 +188,13 @@ impl Run {
             daemon_kind,
             self.capacity
         );
+        if self.rate > 0 {
+            let _ = writeln!(
+                t,
+                "paced: about {} pulls/s per thread",
+                millions(self.rate as f64)
+            );
+        }
         let _ = writeln!(t, "cpu: {}", self.cpu);
         let _ = writeln!(
             t,
@@ -383,6 +392,7 @@ impl Run {
                 "threads": self.threads,
                 "seconds": self.seconds,
                 "batch": self.batch,
+                "rate": self.rate,
                 "capacity": self.capacity,
             },
             "clock": {

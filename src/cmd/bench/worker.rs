@@ -10,6 +10,7 @@ use super::measure::{GROUP, SAMPLE_GROUPS, Sampler};
 use crate::BenchWorkerArgs;
 use crate::cmd::CliError;
 use nickpool::Client;
+use nickpool::bench::timer::{self, TscClock};
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -31,6 +32,7 @@ struct ThreadResult {
 fn pull_loop(
     client: &Client,
     batch: usize,
+    rate: u64,
     go: &Barrier,
     ready: &Barrier,
     stop: &AtomicBool,
@@ -56,8 +58,24 @@ fn pull_loop(
     ready.wait();
     go.wait();
     let (mut pulls, mut calls, mut timeouts) = (0u64, 0u64, 0u64);
+    // Pacing: one group of calls every `interval` ticks.
+    let clock = TscClock::calibrate();
+    let interval =
+        (rate > 0).then(|| clock.ticks(1e9 * f64::from(GROUP) * batch as f64 / rate as f64));
+    let mut next_group = timer::start();
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..8 {
+            if let Some(interval) = interval {
+                next_group += interval;
+                let mut now = timer::start();
+                if now > next_group + 100 * interval {
+                    next_group = now; // Far behind (descheduled): do not burst.
+                }
+                while now < next_group {
+                    std::hint::spin_loop();
+                    now = timer::start();
+                }
+            }
             sampler.group(|| {
                 calls += 1;
                 match pull(&mut buf) {
@@ -98,7 +116,9 @@ pub fn run(args: BenchWorkerArgs) -> Result<(), CliError> {
                 Arc::clone(&stop),
                 Arc::clone(&failure),
             );
-            std::thread::spawn(move || pull_loop(&client, batch, &go, &ready, &stop, &failure))
+            std::thread::spawn(move || {
+                pull_loop(&client, batch, args.rate, &go, &ready, &stop, &failure)
+            })
         })
         .collect();
     ready.wait();
