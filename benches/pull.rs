@@ -21,6 +21,12 @@
 //! Every routine copies the nickname into a caller buffer and `black_box`es
 //! it: a pull that never touches the payload measures nothing.
 //!
+//! Criterion calls back to back, and one consumer pulls faster than one
+//! daemon generates (about 40 ns a nickname with the slot writes), so the
+//! `nickpool/*` figures are the sustained rate with the ring running dry:
+//! the daemon's refill rate, not the pull. `nickpool bench --rate N` paces
+//! the pulls below it to time the pull itself.
+//!
 //! `cargo bench --bench pull`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -43,6 +43,7 @@ fn bench_json_reports_every_figure_and_removes_its_daemon() {
     }
     assert!(v["empty_events"].as_u64().is_some());
     assert!(v["empty_events_pct"].as_f64().is_some());
+    assert!(v["dry_seconds"].as_u64().is_some());
     let daemon = &v["daemon"];
     assert_eq!(daemon["own"], true);
     assert!(daemon["pid"].as_u64().unwrap() > 0);

@@ -307,6 +307,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     }
     let start = Instant::now();
     let mut last = before.clone();
+    let mut dry_seconds = 0;
     for second in 1..=config.seconds {
         let wake = start + Duration::from_secs(second);
         std::thread::sleep(wake.saturating_duration_since(Instant::now()));
@@ -317,6 +318,9 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             now.fill as f64 * 100.0 / now.capacity.max(1) as f64,
             now.empty_events.saturating_sub(last.empty_events)
         );
+        if now.fill * 100 < now.capacity {
+            dry_seconds += 1;
+        }
         last = now;
     }
     for worker in &mut workers {
@@ -346,6 +350,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             rss_before_kib: rss_before,
             rss_after_kib: rss_after,
             empty_events: after.empty_events.saturating_sub(before.empty_events),
+            dry_seconds,
         },
         comparison,
     );

@@ -22,6 +22,8 @@ pub struct Daemon {
     pub rss_after_kib: Option<u64>,
     /// Empty events the segment counted over the run.
     pub empty_events: u64,
+    /// Progress lines (seconds) that found the ring under 1% full.
+    pub dry_seconds: u64,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -268,6 +270,15 @@ impl Run {
             _ => "n/a (cannot read /proc of its pid)".into(),
         };
         let _ = writeln!(t, "daemon RSS        {rss}");
+        if self.daemon.dry_seconds > 0 {
+            let _ = writeln!(
+                t,
+                "note: the ring was under 1% full at {} of {} progress lines: the clients \
+                 outran the daemon, so the latencies include waiting for it to generate; \
+                 --rate below its refill rate measures the pull itself",
+                self.daemon.dry_seconds, self.seconds
+            );
+        }
         if let Some(c) = &self.comparison {
             self.compare_text(&mut t, c);
         }
@@ -413,6 +424,7 @@ impl Run {
             },
             "empty_events": self.daemon.empty_events,
             "empty_events_pct": round(self.empty_pct(), 5),
+            "dry_seconds": self.daemon.dry_seconds,
             "daemon": {
                 "pid": self.daemon.pid,
                 "own": self.daemon.own,
