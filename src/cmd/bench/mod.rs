@@ -318,7 +318,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             now.fill as f64 * 100.0 / now.capacity.max(1) as f64,
             now.empty_events.saturating_sub(last.empty_events)
         );
-        if now.fill * 100 < now.capacity {
+        if now.fill * 20 < now.capacity {
             dry_seconds += 1;
         }
         last = now;

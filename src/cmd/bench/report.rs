@@ -22,7 +22,7 @@ pub struct Daemon {
     pub rss_after_kib: Option<u64>,
     /// Empty events the segment counted over the run.
     pub empty_events: u64,
-    /// Progress lines (seconds) that found the ring under 1% full.
+    /// Progress lines (seconds) that found the ring under 5% full.
     pub dry_seconds: u64,
 }
 
@@ -273,7 +273,7 @@ impl Run {
         if self.daemon.dry_seconds > 0 {
             let _ = writeln!(
                 t,
-                "note: the ring was under 1% full at {} of {} progress lines: the clients \
+                "note: the ring was under 5% full at {} of {} progress lines: the clients \
                  outran the daemon, so the latencies include waiting for it to generate; \
                  --rate below its refill rate measures the pull itself",
                 self.daemon.dry_seconds, self.seconds
