@@ -9,6 +9,7 @@
 //! - [`segment`]: creating, opening and validating the shared mapping.
 //! - [`daemon`]: the producer behind `nickpool serve`.
 //! - [`client`]: the Rust client; `ffi` wraps it for C.
+//! - [`unique`]: unique mode's permutation, state file and Redis lease.
 
 pub mod generator;
 mod primitive;
@@ -24,6 +25,8 @@ pub mod ffi;
 mod futex;
 #[cfg(not(loom))]
 pub mod segment;
+#[cfg(not(loom))]
+pub mod unique;
 
 #[cfg(not(loom))]
 pub use client::{Client, Error, Stats};
