@@ -11,6 +11,19 @@ use super::safety::{RISK_HEAD, RISK_TAIL};
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::hash::Hasher;
 
+/// A style's pool sizes with precomputed reciprocals, so that splitting a
+/// rank into picks takes multiplications instead of divisions (Lemire's
+/// fastmod/fastdiv, exact for 32-bit numerators). Build it once per style
+/// with [`Dictionary::radix`].
+#[derive(Debug, Clone)]
+pub struct Radix {
+    /// `(size, u64::MAX / size + 1)` per pool; the reciprocal of 1 is
+    /// unused.
+    pools: Vec<(u64, u64)>,
+    /// Every rank of the style fits in 32 bits: the reciprocals apply.
+    fits_u32: bool,
+}
+
 impl Dictionary {
     /// Writes combination `rank` of style `style` at the start of `out` and
     /// returns its length, or `None` when a blocked term forms across one of
@@ -19,9 +32,86 @@ impl Dictionary {
     /// # Panics
     /// If `style` is out of range, `rank` is not below the style's
     /// [`combinations`](super::Style::combinations), or `out` is shorter
-    /// than [`Dictionary::max_len`].
-    #[inline]
+    /// than the style's longest nickname.
     pub fn render_combination(&self, style: usize, rank: u64, out: &mut [u8]) -> Option<usize> {
+        let mut rest = rank;
+        let result = self.render_picks(
+            style,
+            |n| {
+                let pick = rest % n;
+                rest /= n;
+                pick
+            },
+            out,
+        );
+        assert_eq!(rest, 0, "rank {rank} is beyond the style's combinations");
+        result
+    }
+
+    /// The precomputed division of style `style`'s ranks.
+    pub fn radix(&self, style: usize) -> Radix {
+        let pools = &self.styles[style].pools;
+        Radix {
+            pools: pools
+                .iter()
+                .map(|p| {
+                    let n = p.entries.len() as u64;
+                    (n, (u64::MAX / n).wrapping_add(1))
+                })
+                .collect(),
+            fits_u32: self.styles[style].combinations() <= u128::from(u32::MAX),
+        }
+    }
+
+    /// [`Dictionary::render_combination`] with `radix` (which must be
+    /// `self.radix(style)`): the same nickname, faster.
+    #[inline]
+    pub fn render_combination_with(
+        &self,
+        style: usize,
+        radix: &Radix,
+        rank: u64,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        debug_assert_eq!(radix.pools.len(), self.styles[style].pools.len());
+        if !radix.fits_u32 {
+            return self.render_combination(style, rank, out);
+        }
+        assert!(
+            rank <= u64::from(u32::MAX),
+            "rank {rank} is beyond the style"
+        );
+        let mut rest = rank;
+        let mut pools = radix.pools.iter();
+        let result = self.render_picks(
+            style,
+            |_| {
+                let &(n, reciprocal) = pools.next().expect("one radix per pool");
+                if n == 1 {
+                    return 0;
+                }
+                // fastmod and fastdiv for a 32-bit `rest` (Lemire, Kaser and
+                // Kurz, "Faster remainder by direct computation", 2019).
+                let low = reciprocal.wrapping_mul(rest);
+                let pick = ((u128::from(low) * u128::from(n)) >> 64) as u64;
+                rest = ((u128::from(reciprocal) * u128::from(rest)) >> 64) as u64;
+                pick
+            },
+            out,
+        );
+        debug_assert_eq!(rest, 0, "rank {rank} is beyond the style's combinations");
+        result
+    }
+
+    /// Writes the combination whose pick from each pool `pick(pool size)`
+    /// returns, in pool order; `None` if it is blocked.
+    #[inline(always)]
+    fn render_picks(
+        &self,
+        style: usize,
+        mut pick: impl FnMut(u64) -> u64,
+        out: &mut [u8],
+    ) -> Option<usize> {
         let style = &self.styles[style];
         assert!(
             out.len() >= style.max_len,
@@ -29,20 +119,16 @@ impl Dictionary {
             out.len(),
             style.max_len
         );
-        let mut rest = rank;
         let mut len = 0;
         let mut prev_risk = 0u8;
         let mut risky_join = false;
         for pool in &style.pools {
-            let n = pool.entries.len() as u64;
-            let entry: Entry = pool.entries[(rest % n) as usize];
-            rest /= n;
+            let entry: Entry = pool.entries[pick(pool.entries.len() as u64) as usize];
             risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
             prev_risk = entry.risk;
             super::copy_entry(&self.arena, entry, out, len);
             len += entry.len as usize;
         }
-        assert_eq!(rest, 0, "rank {rank} is beyond the style's combinations");
         if risky_join {
             let text = std::str::from_utf8(&out[..len]).expect("whole UTF-8 words");
             if self.safety.is_blocked(text) {
@@ -206,6 +292,40 @@ ab 1 {a}的{b}
         );
         // Parsing still finds it: decode can say why it is never handed out.
         assert_eq!(d.parse_combination(0, "大奶糖"), Some(0));
+    }
+
+    #[test]
+    fn the_fast_path_renders_what_the_plain_one_does() {
+        let d = load(
+            "[class a]\n星 x\n月 x\n云 x\n[class b]\n一 x\n[styles]\n\
+             s 1 {a}{b}{digits:3}{a}{digits:1}\n",
+        );
+        let radix = d.radix(0);
+        let total = d.styles()[0].combinations() as u64;
+        let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
+        for rank in 0..total {
+            let plain = d.render_combination(0, rank, &mut a);
+            let fast = d.render_combination_with(0, &radix, rank, &mut b);
+            assert_eq!(plain, fast);
+            let len = plain.unwrap();
+            assert_eq!(a[..len], b[..len], "rank {rank}");
+        }
+        // Reciprocals are exact for every 32-bit numerator and divisor.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x >> 40).max(2);
+            let rest = x & u64::from(u32::MAX);
+            let reciprocal = u64::MAX / n + 1;
+            let low = reciprocal.wrapping_mul(rest);
+            assert_eq!(((u128::from(low) * u128::from(n)) >> 64) as u64, rest % n);
+            assert_eq!(
+                ((u128::from(reciprocal) * u128::from(rest)) >> 64) as u64,
+                rest / n
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub use dict::{
     Count, DEFAULT_DICT, DEFAULT_DICT_NAME, DictError, Dictionary, LoadOptions, MAX_DIGITS,
     Problem, Style,
 };
+pub use index::Radix;
 pub use safety::Safety;
 
 use dict::Entry;

@@ -319,7 +319,8 @@ impl UniqueSource {
             return false;
         }
         let now = Instant::now();
-        if let Some(started) = self.block_started {
+        // Adapt once per used-up block (not again on each retry).
+        if let Some(started) = self.block_started.take() {
             let lasted = now.duration_since(started);
             if lasted < GROW_BELOW {
                 self.block_size = (self.block_size * 2).min(MAX_BLOCK);
@@ -617,4 +618,106 @@ pub fn decode(
         blocked,
         reserved,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::Seed;
+
+    fn options(dict: &std::path::Path) -> ServeOptions {
+        ServeOptions {
+            name: "/unused".into(),
+            capacity: 4,
+            source: DictSource {
+                dict: Some(dict.to_owned()),
+                ..DictSource::default()
+            },
+            seed: Seed::Os,
+            style: None,
+            mode: 0o600,
+            group: None,
+            test_tag: false,
+        }
+    }
+
+    fn next(source: &mut UniqueSource) -> Option<String> {
+        let mut buf = [0u8; 64];
+        let len = source.next_into(&mut buf)?;
+        Some(String::from_utf8(buf[..len].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn a_failed_reservation_stalls_and_recovers_without_repeats() {
+        let dir = std::env::temp_dir().join(format!("nickpool-stall-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dict = dir.join("d.dict");
+        // 星0000 … 星9999.
+        std::fs::write(&dict, "[class a]\n星 x\n[styles]\nn 1 {a}{digits:4}\n").unwrap();
+        let state_dir = dir.join("state");
+        std::fs::create_dir_all(&state_dir).unwrap();
+        let unique = UniqueOptions {
+            store: Store::StateFile {
+                path: state_dir.join("s"),
+                reset: false,
+            },
+            node: 0,
+            nodes: 1,
+            key: None,
+        };
+        let mut source = UniqueSource::open(&options(&dict), &unique).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MIN_BLOCK {
+            assert!(seen.insert(next(&mut source).unwrap()));
+        }
+        // The state's directory is gone: the next block cannot be written,
+        // so nothing is handed out, and the source is stalled, not done.
+        std::fs::remove_dir_all(&state_dir).unwrap();
+        assert_eq!(next(&mut source), None);
+        assert!(!source.is_exhausted());
+        assert_eq!(source.used(), MIN_BLOCK);
+        assert_eq!(next(&mut source), None, "still stalled on a retry");
+        std::fs::create_dir_all(&state_dir).unwrap();
+        let resumed = next(&mut source).unwrap();
+        assert!(seen.insert(resumed));
+        let saved = std::fs::read(state_dir.join("s")).unwrap();
+        // The first block lasted under a second: the next one is twice as
+        // large, however many retries it took.
+        assert_eq!(State::decode(&saved).unwrap().reserved, 3 * MIN_BLOCK);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn partitioned_sources_cover_the_space_between_them() {
+        let dir = std::env::temp_dir().join(format!("nickpool-cover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dict = dir.join("d.dict");
+        // 1000 nicknames over 3 nodes: 334 + 333 + 333.
+        std::fs::write(&dict, "[class a]\n星 x\n[styles]\nn 1 {a}{digits:3}\n").unwrap();
+        let mut all = std::collections::HashSet::new();
+        for node in 0..3 {
+            let unique = UniqueOptions {
+                store: Store::StateFile {
+                    path: dir.join(format!("s{node}")),
+                    reset: false,
+                },
+                node,
+                nodes: 3,
+                key: Some([9; 16]),
+            };
+            let mut source = UniqueSource::open(&options(&dict), &unique).unwrap();
+            let mut count = 0;
+            while let Some(nickname) = next(&mut source) {
+                assert!(all.insert(nickname), "node {node} repeats another");
+                count += 1;
+            }
+            assert!(source.is_exhausted());
+            assert_eq!(count, if node == 0 { 334 } else { 333 });
+            assert_eq!((source.used(), source.total()), (count, count));
+        }
+        assert_eq!(all.len(), 1000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

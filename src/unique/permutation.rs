@@ -21,8 +21,10 @@
 use siphasher::sip::SipHasher13;
 use std::hash::Hasher;
 
-/// Feistel rounds (even, so the output has the input's shape).
-pub const ROUNDS: usize = 6;
+/// Feistel rounds (even, so the output has the input's shape). Four rounds
+/// of a pseudo-random function make a pseudo-random permutation
+/// (Luby–Rackoff).
+pub const ROUNDS: usize = 4;
 
 /// Largest domain supported: indices and their products stay in `u64`.
 pub const MAX_SIZE: u64 = 1 << 62;

@@ -4,7 +4,7 @@
 //! within the style (see [`Dictionary::render_combination`]).
 
 use super::permutation::MAX_SIZE;
-use crate::generator::{Count, Dictionary};
+use crate::generator::{Count, Dictionary, Radix};
 use std::sync::Arc;
 
 /// The styles unique mode draws from, numbered end to end.
@@ -16,6 +16,8 @@ pub struct IndexSpace {
     /// `starts[k]` is the first index of `styles[k]`; one more entry holds
     /// the size.
     starts: Vec<u64>,
+    /// `radices[k]` splits the ranks of `styles[k]`.
+    radices: Vec<Radix>,
     fingerprint: [u8; 16],
 }
 
@@ -42,10 +44,12 @@ impl IndexSpace {
             return Err("the dictionary has no nicknames to hand out".into());
         }
         let fingerprint = dict.content_fingerprint(&styles);
+        let radices = styles.iter().map(|&s| dict.radix(s)).collect();
         Ok(IndexSpace {
             dict,
             styles,
             starts,
+            radices,
             fingerprint,
         })
     }
@@ -82,12 +86,12 @@ impl IndexSpace {
     #[inline]
     fn locate(&self, index: u64) -> usize {
         debug_assert!(index < self.size());
-        // A handful of styles: a linear scan beats a binary search.
-        let mut k = 0;
-        while self.starts[k + 1] <= index {
-            k += 1;
-        }
-        k
+        // A handful of styles: count the starts at or below `index`, without
+        // a branch to mispredict.
+        self.starts[1..self.styles.len()]
+            .iter()
+            .map(|&start| usize::from(start <= index))
+            .sum()
     }
 
     /// Writes nickname `index` into `out`; `None` if it is blocked.
@@ -99,8 +103,12 @@ impl IndexSpace {
     pub fn render(&self, index: u64, out: &mut [u8]) -> Option<usize> {
         assert!(index < self.size(), "index {index} outside the space");
         let k = self.locate(index);
-        self.dict
-            .render_combination(self.styles[k], index - self.starts[k], out)
+        self.dict.render_combination_with(
+            self.styles[k],
+            &self.radices[k],
+            index - self.starts[k],
+            out,
+        )
     }
 
     /// The index of `nickname`, with its style and words, if the space can

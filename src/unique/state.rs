@@ -68,6 +68,20 @@ impl StateFile {
         // Record who holds it, for the message above.
         let _ = lock.set_len(0);
         let _ = lock.write_all(format!("{}\n", std::process::id()).as_bytes());
+        // Temporary files of a writer that died mid-save: only the lock's
+        // holder writes them, and that is now us.
+        let temp_prefix = sibling(path, ".tmp.");
+        if let (Some(prefix), Ok(entries)) = (
+            temp_prefix.file_name().map(|n| n.to_owned()),
+            std::fs::read_dir(dir),
+        ) {
+            let prefix = prefix.as_encoded_bytes();
+            for entry in entries.flatten() {
+                if entry.file_name().as_encoded_bytes().starts_with(prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(StateFile {
             path: path.to_owned(),
             _lock: lock,
@@ -183,6 +197,18 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["unique.state", "unique.state.lock"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn temporary_files_of_a_dead_writer_are_removed() {
+        let dir = temp_dir("leftover");
+        let path = dir.join("s");
+        std::fs::write(dir.join("s.tmp.999999"), "half a record").unwrap();
+        std::fs::write(dir.join("other.tmp.1"), "not ours").unwrap();
+        let _file = StateFile::lock(&path).unwrap();
+        assert!(!dir.join("s.tmp.999999").exists());
+        assert!(dir.join("other.tmp.1").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
