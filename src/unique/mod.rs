@@ -38,9 +38,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Smallest and largest number of counters reserved at once. The block
-/// grows while blocks last under [`GROW_BELOW`] and shrinks when one lasts
-/// over [`SHRINK_ABOVE`]: at most about a second of demand is skipped by a
-/// restart, and a busy daemon writes its state a few times a second.
+/// doubles while blocks last under a second and halves when one lasts over
+/// a minute: a restart skips at most about a second of demand (or one
+/// small block), and a busy daemon writes its state a few times a second.
 pub const MIN_BLOCK: u64 = 1024;
 pub const MAX_BLOCK: u64 = 1 << 20;
 const GROW_BELOW: Duration = Duration::from_secs(1);

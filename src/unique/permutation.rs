@@ -43,7 +43,7 @@ impl Permutation {
     /// The permutation of `0..size` that `key` selects.
     ///
     /// # Panics
-    /// If `size` is 0 or above [`MAX_SIZE`].
+    /// If `size` is 0 or above 2^62.
     pub fn new(key: &[u8; 16], size: u64) -> Permutation {
         assert!(
             (1..=MAX_SIZE).contains(&size),
