@@ -11,6 +11,7 @@
 //! - [`client`]: the Rust client; `ffi` wraps it for C.
 //! - [`metrics`]: Prometheus metrics for `serve --metrics` and `stats
 //!   --prometheus`.
+//! - [`unique`]: unique mode's permutation, state file and Redis lease.
 
 pub mod generator;
 mod primitive;
@@ -28,6 +29,8 @@ mod futex;
 pub mod metrics;
 #[cfg(not(loom))]
 pub mod segment;
+#[cfg(not(loom))]
+pub mod unique;
 
 #[cfg(not(loom))]
 pub use client::{Client, Error, Stats};

@@ -1,6 +1,7 @@
 //! The subcommands, one module each. Each returns a [`CliError`] that says
 //! what went wrong and what to do; `main` turns it into an exit code.
 
+pub mod decode;
 pub mod generate;
 pub mod pull;
 pub mod serve;

@@ -1,9 +1,10 @@
 //! `nickpool serve`.
 
 use super::CliError;
-use crate::ServeArgs;
+use crate::{ServeArgs, UniqueArgs};
 use nickpool::daemon::{self, Control, ServeError, ServeOptions};
 use nickpool::segment;
+use nickpool::unique::{self, LeaseUrl, Store, UniqueOptions};
 
 /// Parses an octal file mode for the segment. Only read/write bits for user
 /// and group make sense; the owner must keep read and write.
@@ -60,6 +61,7 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
             segment::MAX_CAPACITY
         )));
     }
+    let unique = unique_options(&args.unique)?;
     let options = ServeOptions {
         name,
         capacity,
@@ -75,10 +77,58 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
     control
         .install_signal_handlers()
         .map_err(|e| CliError::Runtime(format!("cannot install signal handlers: {e}")))?;
-    daemon::serve(&options, &control).map_err(|e| match e {
+    let result = match &unique {
+        None => daemon::serve(&options, &control),
+        Some(unique) => unique::serve(&options, unique, &control),
+    };
+    result.map_err(|e| match e {
         ServeError::Config(m) | ServeError::Metrics(m) => CliError::Runtime(m),
         ServeError::Segment(e) => CliError::Runtime(e.to_string()),
     })
+}
+
+/// Unique mode's options, checked; `None` without --unique. (clap already
+/// ties each flag to --unique and keeps --state and --lease apart.)
+fn unique_options(args: &UniqueArgs) -> Result<Option<UniqueOptions>, CliError> {
+    if !args.unique {
+        return Ok(None);
+    }
+    let store = match (&args.state, &args.lease) {
+        (Some(path), None) => Store::StateFile {
+            path: path.clone(),
+            reset: args.reset_state,
+        },
+        (None, Some(url)) => Store::Lease(LeaseUrl::parse(url).map_err(CliError::Usage)?),
+        _ => {
+            return Err(CliError::Usage(
+                "--unique needs --state FILE (a local state file) or --lease redis://HOST:PORT/KEY (a counter shared in Redis)".into(),
+            ));
+        }
+    };
+    let (node, nodes) = match (args.node_id, args.nodes) {
+        (Some(node), Some(nodes)) if nodes >= 1 && node < nodes => (node, nodes),
+        (Some(node), Some(nodes)) => {
+            return Err(CliError::Usage(format!(
+                "--node-id {node} --nodes {nodes}: the node id must be from 0 to {}",
+                nodes.saturating_sub(1)
+            )));
+        }
+        _ => (0, 1),
+    };
+    let key = match &args.key {
+        None => None,
+        Some(hex) => Some(unique::parse_hex16(hex).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--key '{hex}' is not 32 hex digits; make one with `openssl rand -hex 16`"
+            ))
+        })?),
+    };
+    Ok(Some(UniqueOptions {
+        store,
+        node,
+        nodes,
+        key,
+    }))
 }
 
 #[cfg(test)]
