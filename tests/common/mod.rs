@@ -3,6 +3,8 @@
 //! happens.
 #![allow(dead_code)]
 
+pub mod c;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
