@@ -359,6 +359,10 @@ fn open_error(name: &str, path: &std::path::Path, e: io::Error) -> SegmentError 
             "{} is a symbolic link, not a segment; remove it",
             path.display()
         )),
+        Some(libc::EISDIR) | Some(libc::ENXIO) => SegmentError::Incompatible(format!(
+            "{} is not a regular file, not a segment; remove it",
+            path.display()
+        )),
         _ => SegmentError::Io(format!("cannot open {}: {e}", path.display())),
     }
 }
@@ -622,8 +626,20 @@ fn publish(
                         "{} is a symbolic link; refusing to touch it. Remove it if you did not create it on purpose",
                         path.display()
                     )),
-                    _ => SegmentError::PermissionDenied(format!(
-                        "{} exists and cannot be opened ({e}); it belongs to someone else: choose another --name",
+                    Some(libc::EACCES) | Some(libc::EPERM) => {
+                        SegmentError::PermissionDenied(format!(
+                            "{} exists and cannot be opened ({e}); it belongs to someone else: choose another --name",
+                            path.display()
+                        ))
+                    }
+                    Some(libc::EISDIR) | Some(libc::ENXIO) => SegmentError::Io(format!(
+                        "{} exists and is not a regular file, so not a segment ({e}); \
+                         refusing to touch it: remove it or choose another --name",
+                        path.display()
+                    )),
+                    _ => SegmentError::Io(format!(
+                        "{} exists and cannot be opened ({e}); refusing to touch it: \
+                         remove it or choose another --name",
                         path.display()
                     )),
                 });
@@ -634,14 +650,26 @@ fn publish(
             .map_err(|e| SegmentError::Io(format!("cannot stat {}: {e}", path.display())))?;
         // SAFETY: geteuid has no preconditions.
         let euid = unsafe { libc::geteuid() };
-        if !meta.file_type().is_file() || meta.uid() != euid {
+        if !meta.file_type().is_file() {
+            return Err(SegmentError::Io(format!(
+                "{} exists and is not a regular file, so not a segment; refusing to touch it: \
+                 remove it or choose another --name",
+                path.display()
+            )));
+        }
+        if meta.uid() != euid {
             return Err(SegmentError::PermissionDenied(format!(
                 "{} exists and is not a segment of this user (owner uid {}); choose another --name",
                 path.display(),
                 meta.uid()
             )));
         }
-        if lock_holder(&existing).unwrap_or(true) {
+        // Take the stale segment's lock, not just test it, and hold it until
+        // the name is removed: of two daemons taking over at once, the
+        // second then finds the lock held and stops, so only one unlinks
+        // the stale file and publishes (a bare test let both go ahead, and
+        // the loser could unlink the winner's fresh segment).
+        if !try_lock(&existing).unwrap_or(false) {
             let pid = read_pid(&existing).unwrap_or(0);
             return Err(SegmentError::AlreadyRunning {
                 name: name.to_owned(),
