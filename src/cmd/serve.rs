@@ -6,7 +6,8 @@ use nickpool::daemon::{self, Control, ServeError, ServeOptions};
 use nickpool::segment;
 
 /// Parses an octal file mode for the segment. Only read/write bits for user
-/// and group make sense; the owner must keep read and write.
+/// and group make sense; the owner must keep read and write, and other users
+/// get nothing (clients refuse a segment every user may write).
 pub fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     let mode = u32::from_str_radix(digits, 8)
@@ -14,6 +15,12 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
     if mode & !0o666 != 0 {
         return Err(format!(
             "mode {mode:04o} has bits other than read/write; use 0600, 0640 or 0660"
+        ));
+    }
+    if mode & 0o006 != 0 {
+        return Err(format!(
+            "mode {mode:04o} opens the segment to every user, who could then forge nicknames or \
+             crash its clients; use 0600, or 0660 with --group GROUP to share with a group"
         ));
     }
     if mode & 0o600 != 0o600 {
@@ -91,6 +98,12 @@ mod tests {
         assert_eq!(parse_mode("660"), Ok(0o660));
         assert_eq!(parse_mode("0o640"), Ok(0o640));
         assert!(parse_mode("0755").is_err());
+        for open_to_all in ["0666", "0606", "0604", "0662"] {
+            assert!(
+                parse_mode(open_to_all).unwrap_err().contains("every user"),
+                "{open_to_all}"
+            );
+        }
         assert!(parse_mode("0400").is_err());
         assert!(parse_mode("rw").is_err());
     }

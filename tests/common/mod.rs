@@ -167,3 +167,30 @@ pub fn run_cli(args: &[&str], timeout: Duration) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Says on the real stderr (not the captured test output, so it shows in a
+/// plain `cargo test` run) that a test skipped its check, and why.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// Runs the `#[ignore]`d test `test` of this very test binary alone, in a
+/// child process with `env` added, and returns its output; the child is
+/// killed (and the caller fails) after a minute. For tests that must
+/// survive a crash of the code they test, or measure a process of their
+/// own.
+pub fn run_test_in_child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary");
+    c::run(
+        &exe,
+        &[
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ],
+        env,
+    )
+}
