@@ -43,6 +43,23 @@ pub fn remove_segment(name: &str) {
     }
 }
 
+/// Removes every /dev/shm file whose segment name starts with `prefix`
+/// (left behind by a process that was killed).
+pub fn remove_segments_with_prefix(prefix: &str) {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&prefix[1..])
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Polls `cond` every 5 ms until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
