@@ -408,9 +408,11 @@ fn mutated_segments_never_crash_the_client() {
         );
         common::remove_segments_with_prefix(&prefix);
         let stdout = String::from_utf8_lossy(&out.stdout);
+        // The first line also carries libtest's "test NAME ... ".
         let last_image = stdout
             .lines()
-            .rfind(|l| l.starts_with("image "))
+            .filter_map(|l| l.find("image ").map(|at| &l[at..]))
+            .next_back()
             .unwrap_or("(none)");
         {
             use std::os::unix::process::ExitStatusExt;
