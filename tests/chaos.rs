@@ -232,6 +232,7 @@ fn chaos_consumers_and_daemons_killed_stopped_and_restarted() {
 
     let mut events: HashMap<Event, usize> = HashMap::new();
     let mut killed_while_stopped = 0;
+    let mut daemon_events = 0u64;
     let mut state = DaemonState::Running;
     let mut next_daemon_event = Instant::now() + RECOVERY;
     let started = Instant::now();
@@ -250,7 +251,8 @@ fn chaos_consumers_and_daemons_killed_stopped_and_restarted() {
             }
             DaemonState::Stopped { since } if now - since > rng.millis(100, 600) => {
                 let daemon = &mut instances.last_mut().unwrap().daemon;
-                if rng.below(4) == 0 {
+                // Every third stopped daemon is killed instead of resumed.
+                if events.get(&Event::DaemonStopped).copied().unwrap_or(0) % 3 == 0 {
                     daemon.kill9();
                     state = DaemonState::Dead { since: now };
                     Event::DaemonKilled
@@ -262,16 +264,19 @@ fn chaos_consumers_and_daemons_killed_stopped_and_restarted() {
             }
             DaemonState::Running if now >= next_daemon_event && rng.below(2) == 0 => {
                 let daemon = &mut instances.last_mut().unwrap().daemon;
-                match rng.below(20) {
-                    0..=6 => {
-                        daemon.kill9();
-                        state = DaemonState::Dead { since: now };
-                        Event::DaemonKilled
-                    }
-                    7..=14 => {
+                // In turn: stop, kill -9, stop, SIGTERM (so every kind
+                // comes often, whatever the timing).
+                daemon_events += 1;
+                match daemon_events % 4 {
+                    1 | 3 => {
                         daemon.signal(libc::SIGSTOP);
                         state = DaemonState::Stopped { since: now };
                         Event::DaemonStopped
+                    }
+                    2 => {
+                        daemon.kill9();
+                        state = DaemonState::Dead { since: now };
+                        Event::DaemonKilled
                     }
                     _ => {
                         assert_eq!(daemon.stop(), Some(0), "a graceful stop exits 0");
@@ -491,6 +496,7 @@ fn check(instances: &[Instance], consumers: &[Consumer], end_ns: u64) -> String 
     // alive through the bound, got a nickname from the new daemon in time.
     let bound = RECOVERY.as_nanos() as u64;
     let mut recoveries = 0;
+    let mut slowest_recovery = Duration::ZERO;
     for (k, instance) in instances.iter().enumerate().skip(1) {
         for (c, consumer) in consumers.iter().enumerate() {
             let Some(opened) = opened_ns[c] else { continue };
@@ -506,14 +512,17 @@ fn check(instances: &[Instance], consumers: &[Consumer], end_ns: u64) -> String 
                 got.map(|t| (t.saturating_sub(instance.ready_ns)) / 1_000_000)
             );
             recoveries += 1;
+            let took = got.unwrap().saturating_sub(instance.ready_ns);
+            slowest_recovery = slowest_recovery.max(Duration::from_nanos(took));
         }
     }
     let mut statuses: Vec<_> = statuses.into_iter().collect();
     statuses.sort();
     format!(
         "{calls} calls (statuses {statuses:?}), {} nicknames checked whole, in sequence and \
-         unique; {recoveries} recoveries on existing handles after restarts; longest call \
-         beyond its timeout {longest_over:?}",
+         unique; {recoveries} recoveries on existing handles after restarts (the slowest \
+         {slowest_recovery:?} after the new daemon was up); longest call beyond its timeout \
+         {longest_over:?}",
         pulled.len()
     )
 }
