@@ -26,6 +26,9 @@ pub mod ffi;
 #[cfg(not(loom))]
 mod futex;
 #[cfg(not(loom))]
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(not(loom))]
 pub mod metrics;
 #[cfg(not(loom))]
 pub mod segment;

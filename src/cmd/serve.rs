@@ -6,20 +6,34 @@ use nickpool::daemon::{self, Control, ServeError, ServeOptions};
 use nickpool::segment;
 use nickpool::unique::{self, LeaseUrl, Store, UniqueOptions};
 
-/// Parses an octal file mode for the segment. Only read/write bits for user
-/// and group make sense; the owner must keep read and write.
+/// Parses an octal file mode for the segment: 0600 (the owner only) or 0660
+/// (also the group). Clients open the segment read-write — a pull writes its
+/// claim — so a read-only group (0640) could not pull, and other users get
+/// nothing (clients refuse a segment every user may write).
 pub fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.strip_prefix("0o").unwrap_or(text);
     let mode = u32::from_str_radix(digits, 8)
         .map_err(|_| format!("'{text}' is not an octal mode like 0600 or 0660"))?;
     if mode & !0o666 != 0 {
         return Err(format!(
-            "mode {mode:04o} has bits other than read/write; use 0600, 0640 or 0660"
+            "mode {mode:04o} has bits other than read/write; use 0600 or 0660"
+        ));
+    }
+    if mode & 0o006 != 0 {
+        return Err(format!(
+            "mode {mode:04o} opens the segment to every user, who could then forge nicknames or \
+             crash its clients; use 0600, or 0660 with --group GROUP to share with a group"
         ));
     }
     if mode & 0o600 != 0o600 {
         return Err(format!(
             "mode {mode:04o} must give the owner read and write (0600)"
+        ));
+    }
+    if mode & 0o060 != 0 && mode & 0o060 != 0o060 {
+        return Err(format!(
+            "mode {mode:04o} gives the group only part of read/write, but pulling needs both; \
+             use 0660 with --group GROUP, or 0600"
         ));
     }
     Ok(mode)
@@ -139,8 +153,16 @@ mod tests {
     fn modes() {
         assert_eq!(parse_mode("0600"), Ok(0o600));
         assert_eq!(parse_mode("660"), Ok(0o660));
-        assert_eq!(parse_mode("0o640"), Ok(0o640));
+        assert_eq!(parse_mode("0o660"), Ok(0o660));
+        assert!(parse_mode("0640").unwrap_err().contains("part of read/write"));
+        assert!(parse_mode("0620").is_err());
         assert!(parse_mode("0755").is_err());
+        for open_to_all in ["0666", "0606", "0604", "0662"] {
+            assert!(
+                parse_mode(open_to_all).unwrap_err().contains("every user"),
+                "{open_to_all}"
+            );
+        }
         assert!(parse_mode("0400").is_err());
         assert!(parse_mode("rw").is_err());
     }
