@@ -154,7 +154,11 @@ mod tests {
         assert_eq!(parse_mode("0600"), Ok(0o600));
         assert_eq!(parse_mode("660"), Ok(0o660));
         assert_eq!(parse_mode("0o660"), Ok(0o660));
-        assert!(parse_mode("0640").unwrap_err().contains("part of read/write"));
+        assert!(
+            parse_mode("0640")
+                .unwrap_err()
+                .contains("part of read/write")
+        );
         assert!(parse_mode("0620").is_err());
         assert!(parse_mode("0755").is_err());
         for open_to_all in ["0666", "0606", "0604", "0662"] {
