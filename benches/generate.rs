@@ -14,6 +14,9 @@ use rand::prelude::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
+
+#[path = "../tests/common/big_dict.rs"]
+mod big_dict;
 use std::sync::Arc;
 
 fn generation(c: &mut Criterion) {
@@ -76,28 +79,6 @@ fn generation(c: &mut Criterion) {
     group.finish();
 }
 
-/// A valid dictionary of 50,000 words (two classes of 2-character words).
-fn big_dictionary() -> String {
-    let alphabet: Vec<char> = nickpool::generator::Tgh::get()
-        .chars_up_to_level(1)
-        .take(300)
-        .collect();
-    let mut text = String::from("[class a]\n");
-    for (i, &x) in alphabet.iter().enumerate() {
-        for &y in &alphabet[..100] {
-            text.push_str(&format!("{x}{y} t{}\n", i % 7));
-        }
-    }
-    text.push_str("[class b]\n");
-    for &x in &alphabet[..100] {
-        for &y in &alphabet[100..] {
-            text.push_str(&format!("{x}{y} t\n"));
-        }
-    }
-    text.push_str("[styles]\nab 1 {a}的{b}\n[block]\n傻瓜\n");
-    text
-}
-
 fn loading(c: &mut Criterion) {
     let mut group = c.benchmark_group("load");
     group.sample_size(20);
@@ -111,7 +92,7 @@ fn loading(c: &mut Criterion) {
             )
         })
     });
-    let big = big_dictionary();
+    let big = big_dict::fifty_thousand_words();
     group.bench_function("custom-50000-words", |b| {
         b.iter(|| {
             black_box(Dictionary::parse("big", big.as_bytes(), &LoadOptions::default()).unwrap())

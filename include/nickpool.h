@@ -88,7 +88,10 @@ enum nickpool_status
   NICKPOOL_INCOMPATIBLE = 4,
   /**
    * The segment exists but this user may not open it; the daemon decides
-   * who may (`nickpool serve --mode 0660 --group GROUP`).
+   * who may (`nickpool serve --mode 0660 --group GROUP`). Also returned
+   * for a segment that every user may write, which the library refuses
+   * (anyone could have planted it), and by a handle whose name has been
+   * taken by a segment of another user than the one it first opened.
    */
   NICKPOOL_PERMISSION_DENIED = 5,
   /**
@@ -272,7 +275,8 @@ uint32_t nickpool_abi_version(void);
  *   NICKPOOL_NOT_RUNNING        no live daemon serves the name.
  *   NICKPOOL_INCOMPATIBLE       the segment is of another layout version,
  *                               or not a nickpool segment.
- *   NICKPOOL_PERMISSION_DENIED  this user may not open the segment.
+ *   NICKPOOL_PERMISSION_DENIED  this user may not open the segment, or
+ *                               every user may write it (refused).
  *   NICKPOOL_INVALID_ARGUMENT   out_client is NULL, or the name is
  *                               invalid (bad characters, longer than 200
  *                               bytes, not UTF-8, or empty).
@@ -330,7 +334,9 @@ void nickpool_close(struct nickpool_client *client);
  *   NICKPOOL_EXHAUSTED          unique mode has handed out every nickname.
  *   NICKPOOL_INCOMPATIBLE       the segment turned out corrupt, or a new
  *                               daemon on the name has another layout.
- *   NICKPOOL_PERMISSION_DENIED  a new daemon's segment may not be opened.
+ *   NICKPOOL_PERMISSION_DENIED  a new daemon's segment may not be opened,
+ *                               or belongs to another user than the
+ *                               segment this handle first opened.
  *   NICKPOOL_INVALID_ARGUMENT   client, buf or out_len is NULL, or
  *                               buf_len is 0.
  *   NICKPOOL_IO_ERROR           reattaching to a new daemon failed.

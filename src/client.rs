@@ -346,6 +346,17 @@ impl Client {
             return Ok(true); // Another thread already reattached.
         }
         match attach(&self.name) {
+            // Only a segment of the same user as the one this handle opened
+            // is the daemon restarted: another user's file at the name is
+            // an impostor (or someone else's daemon), and following it would
+            // hand its nicknames to this program.
+            Ok(new) if new.owner() != old.owner() => Err(Error::PermissionDenied(format!(
+                "{} now belongs to user id {}, not to user id {} as when this handle opened it; \
+                 the handle does not follow it. Remove the file if it is not yours, or open a new handle",
+                self.name,
+                new.owner(),
+                old.owner()
+            ))),
             Ok(new) if new.instance_id() != old.instance_id() => {
                 new.ring()
                     .header()

@@ -66,7 +66,10 @@ pub enum nickpool_status {
     /// nickpool segment.
     NICKPOOL_INCOMPATIBLE = 4,
     /// The segment exists but this user may not open it; the daemon decides
-    /// who may (`nickpool serve --mode 0660 --group GROUP`).
+    /// who may (`nickpool serve --mode 0660 --group GROUP`). Also returned
+    /// for a segment that every user may write, which the library refuses
+    /// (anyone could have planted it), and by a handle whose name has been
+    /// taken by a segment of another user than the one it first opened.
     NICKPOOL_PERMISSION_DENIED = 5,
     /// The daemon this handle was attached to has stopped and no new daemon
     /// serves the name yet. The handle stays valid: once a daemon starts on
@@ -361,7 +364,8 @@ pub extern "C" fn nickpool_abi_version() -> u32 {
 ///   NICKPOOL_NOT_RUNNING        no live daemon serves the name.
 ///   NICKPOOL_INCOMPATIBLE       the segment is of another layout version,
 ///                               or not a nickpool segment.
-///   NICKPOOL_PERMISSION_DENIED  this user may not open the segment.
+///   NICKPOOL_PERMISSION_DENIED  this user may not open the segment, or
+///                               every user may write it (refused).
 ///   NICKPOOL_INVALID_ARGUMENT   out_client is NULL, or the name is
 ///                               invalid (bad characters, longer than 200
 ///                               bytes, not UTF-8, or empty).
@@ -461,7 +465,9 @@ pub unsafe extern "C" fn nickpool_close(client: *mut nickpool_client) {
 ///   NICKPOOL_EXHAUSTED          unique mode has handed out every nickname.
 ///   NICKPOOL_INCOMPATIBLE       the segment turned out corrupt, or a new
 ///                               daemon on the name has another layout.
-///   NICKPOOL_PERMISSION_DENIED  a new daemon's segment may not be opened.
+///   NICKPOOL_PERMISSION_DENIED  a new daemon's segment may not be opened,
+///                               or belongs to another user than the
+///                               segment this handle first opened.
 ///   NICKPOOL_INVALID_ARGUMENT   client, buf or out_len is NULL, or
 ///                               buf_len is 0.
 ///   NICKPOOL_IO_ERROR           reattaching to a new daemon failed.

@@ -13,6 +13,7 @@
 //!   --prometheus`.
 //! - [`bench`]: the alternatives and the clock `nickpool bench` and the
 //!   criterion benches measure with.
+//! - [`unique`]: unique mode's permutation, state file and Redis lease.
 
 pub mod generator;
 mod primitive;
@@ -29,9 +30,14 @@ pub mod ffi;
 #[cfg(not(loom))]
 mod futex;
 #[cfg(not(loom))]
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(not(loom))]
 pub mod metrics;
 #[cfg(not(loom))]
 pub mod segment;
+#[cfg(not(loom))]
+pub mod unique;
 
 #[cfg(not(loom))]
 pub use client::{Client, Error, Stats};

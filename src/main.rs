@@ -39,6 +39,9 @@ enum Command {
     /// One client process of `nickpool bench` (started by it).
     #[command(hide = true)]
     BenchWorker(BenchWorkerArgs),
+    /// Map a unique-mode nickname back to its index, counter and node, or
+    /// say it is not one of ours (exit 1).
+    Decode(DecodeArgs),
 }
 
 /// Where nicknames come from; shared by `gen` and `serve`.
@@ -59,6 +62,7 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE")]
     blocklist: Option<PathBuf>,
     /// Seed for a reproducible sequence; default: a fresh seed from the OS.
+    /// Not with --unique, whose order comes from the permutation key.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
 }
@@ -82,6 +86,8 @@ pub struct ServeArgs {
     group: Option<u32>,
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    unique: UniqueArgs,
     /// Test aid: append "#<ring position>" to every nickname.
     #[arg(long, hide = true)]
     test_tag: bool,
@@ -89,6 +95,54 @@ pub struct ServeArgs {
     /// (e.g. 127.0.0.1:9464; port 0 picks a free port, which is logged).
     #[arg(long, value_name = "ADDR", value_parser = cmd::serve::parse_metrics_addr)]
     metrics: Option<std::net::SocketAddr>,
+}
+
+/// Unique mode's flags for `serve`.
+#[derive(Args)]
+pub struct UniqueArgs {
+    /// Unique mode: never hand out the same nickname twice, across restarts
+    /// and machines. Nicknames follow a keyed pseudo-random permutation of
+    /// every combination of the dictionary, so they still look random;
+    /// styles come up in proportion to their number of combinations
+    /// (weights do not apply). Needs --state or --lease. When the space is
+    /// used up, clients get NICKPOOL_EXHAUSTED.
+    #[arg(long, conflicts_with = "seed")]
+    unique: bool,
+    /// Unique mode's state file: the permutation key, the dictionary's
+    /// fingerprint, the node and how far it has reserved. Created if
+    /// missing; refused (never reset) if corrupted or made for another
+    /// dictionary or node. One daemon per state file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "unique",
+        conflicts_with = "lease"
+    )]
+    state: Option<PathBuf>,
+    /// Discard the state file and begin a new permutation: to switch
+    /// dictionaries or get past a corrupted file. Nicknames handed out
+    /// under the old state may repeat.
+    #[arg(long, requires = "state")]
+    reset_state: bool,
+    /// This daemon's node number, from 0 to N-1 (with --nodes N): node I
+    /// uses only the counters congruent to I modulo N, so N daemons never
+    /// collide without talking. Every node needs the same --key and
+    /// dictionary, and its own state file.
+    #[arg(long, value_name = "I", requires_all = ["nodes", "state"])]
+    node_id: Option<u64>,
+    /// How many nodes share the space (see --node-id).
+    #[arg(long, value_name = "N", requires = "node_id")]
+    nodes: Option<u64>,
+    /// Lease counter blocks from Redis instead of a state file: every
+    /// daemon on KEY shares one counter (atomic INCRBY), and KEY:meta holds
+    /// the permutation key and dictionary fingerprint, which all must match.
+    #[arg(long, value_name = "redis://HOST:PORT/KEY", requires = "unique")]
+    lease: Option<String>,
+    /// The permutation key, 32 hex digits, used when the state file (or
+    /// lease) is created; must match an existing one. Default: random from
+    /// the OS. Required with --nodes, where every node needs the same key.
+    #[arg(long, value_name = "HEX", requires = "unique")]
+    key: Option<String>,
 }
 
 #[derive(Args)]
@@ -195,6 +249,37 @@ pub struct BenchWorkerArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("decode_key").required(true)))]
+pub struct DecodeArgs {
+    /// The nickname to look up.
+    nickname: String,
+    /// The state file of the daemon that serves it (read, not locked).
+    #[arg(long, value_name = "FILE", group = "decode_key")]
+    state: Option<PathBuf>,
+    /// The permutation key (32 hex digits) instead of a state file.
+    #[arg(long, value_name = "HEX", group = "decode_key")]
+    key: Option<String>,
+    /// The lease the daemons use, instead of a state file.
+    #[arg(long, value_name = "redis://HOST:PORT/KEY", group = "decode_key")]
+    lease: Option<String>,
+    /// With --key: how many nodes share the space, to name the node.
+    #[arg(long, value_name = "N", requires = "key", default_value_t = 1)]
+    nodes: u64,
+    /// The dictionary file the daemon serves; default: the embedded one.
+    #[arg(long, value_name = "FILE")]
+    dict: Option<PathBuf>,
+    /// The daemon's --charset, if any.
+    #[arg(long, value_name = "SET")]
+    charset: Option<Charset>,
+    /// The daemon's --style, if any.
+    #[arg(long, value_name = "NAME")]
+    style: Option<String>,
+    /// The daemon's --blocklist, if any.
+    #[arg(long, value_name = "FILE")]
+    blocklist: Option<PathBuf>,
+}
+
+#[derive(Args)]
 pub struct CheckDictArgs {
     /// The dictionary file to check.
     file: PathBuf,
@@ -210,6 +295,7 @@ fn main() -> ExitCode {
         Command::CheckDict(args) => cmd::generate::check_dict(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::BenchWorker(args) => cmd::bench::worker::run(args),
+        Command::Decode(args) => cmd::decode::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -288,13 +288,15 @@ impl<'a> Ring<'a> {
             let mut taken = 0usize;
             let mut refused = None;
             while taken < max {
-                let pos = head + taken as u64;
+                // Wrapping: `head` comes from shared memory, and a hostile
+                // writer may set it anywhere, even next to u64::MAX.
+                let pos = head.wrapping_add(taken as u64);
                 let slot = self.slot(pos);
                 // SYNC POINT (publish, acquire side): pairs with the release
                 // store of the stamp in `Producer::publish`; a stamp of
                 // `pos + 1` makes that position's payload visible.
                 let stamp = slot.stamp.load(Ordering::Acquire);
-                if stamp != pos + 1 {
+                if stamp != pos.wrapping_add(1) {
                     break;
                 }
                 let payload = Payload {
@@ -344,7 +346,7 @@ impl<'a> Ring<'a> {
             // callers (see `Producer::prepare_sleep`).
             match self.header.head.compare_exchange_weak(
                 head,
-                head + taken as u64,
+                head.wrapping_add(taken as u64),
                 Ordering::SeqCst,
                 Ordering::Relaxed,
             ) {
@@ -369,7 +371,7 @@ impl<'a> Ring<'a> {
     #[inline]
     pub fn crosses_wake_mark(&self, start: u64, n: usize) -> bool {
         let quarter_shift = (self.capacity() / 4).max(1).trailing_zeros();
-        (start >> quarter_shift) != ((start + n as u64) >> quarter_shift)
+        (start >> quarter_shift) != (start.wrapping_add(n as u64) >> quarter_shift)
     }
 
     /// Current head (for tests and statistics).
@@ -421,13 +423,16 @@ impl<'a> Producer<'a> {
     #[inline]
     pub fn free_slots(&mut self) -> u64 {
         let cap = self.ring.capacity();
-        if self.tail - self.cached_head >= cap {
+        if self.tail.wrapping_sub(self.cached_head) >= cap {
             // SYNC POINT (claim, acquire side): pairs with the SeqCst
             // compare-exchange of `head` in `Ring::pull_with`; after this
             // load, consumers' copies of positions below it are complete.
             self.cached_head = self.ring.header.head.load(Ordering::SeqCst);
         }
-        cap - (self.tail - self.cached_head)
+        // Saturating: a `head` outside `tail - capacity..=tail` was written
+        // by someone else with access to the segment; the producer then
+        // sees a full ring and writes nothing rather than panicking.
+        cap.saturating_sub(self.tail.wrapping_sub(self.cached_head))
     }
 
     /// Writes one nickname into the next free position and publishes it.
@@ -440,7 +445,7 @@ impl<'a> Producer<'a> {
     #[inline]
     pub fn push_with(&mut self, write: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
         assert!(
-            self.tail - self.cached_head < self.ring.capacity(),
+            self.tail.wrapping_sub(self.cached_head) < self.ring.capacity(),
             "push into a full ring"
         );
         let mut words = [0u64; DATA_WORDS];
@@ -659,6 +664,52 @@ mod tests {
         // Forge a length byte beyond the payload, as a hostile writer could.
         heap.slots[0].data[0].store(0xff, Ordering::Relaxed);
         assert_eq!(ring.pull_with(1, |_, _| true), Pull::Corrupt);
+    }
+
+    /// `head` lives in shared memory: a writer with access to the segment
+    /// may set it anywhere. Next to u64::MAX the arithmetic wraps instead of
+    /// panicking, a forged stamp there is claimed like any other, and a
+    /// producer facing an impossible head writes nothing.
+    #[test]
+    fn a_forged_head_near_the_counter_end_neither_panics_nor_breaks_bounds() {
+        let heap = HeapRing::new(4);
+        let ring = heap.ring();
+        heap.header.head.store(u64::MAX - 1, Ordering::Relaxed);
+        assert_eq!(ring.pull_with(4, |_, _| true), Pull::Empty);
+        // Forge published stamps for positions u64::MAX - 1 and u64::MAX.
+        for pos in [u64::MAX - 1, u64::MAX] {
+            let slot = ring.slot(pos);
+            slot.data[0].store(u64::from(b'x') << 8 | 1, Ordering::Relaxed);
+            slot.stamp.store(pos.wrapping_add(1), Ordering::Release);
+        }
+        let mut got = Vec::new();
+        assert_eq!(
+            ring.pull_with(4, |_, b| {
+                got.push(b.to_vec());
+                true
+            }),
+            Pull::Claimed {
+                start: u64::MAX - 1,
+                count: 2
+            }
+        );
+        assert_eq!(got, [b"x".to_vec(), b"x".to_vec()]);
+        assert_eq!(ring.head(), 0);
+        assert!(ring.crosses_wake_mark(u64::MAX, 1));
+
+        // A producer at tail 0: head u64::MAX - 1 is two behind it (modulo
+        // 2^64), head 5 is ahead of it, which no consumer can cause: the
+        // producer sees a full ring instead of underflowing.
+        heap.header.head.store(u64::MAX - 1, Ordering::Relaxed);
+        {
+            // SAFETY: the only producer of this ring.
+            let mut p = unsafe { Producer::new(ring) };
+            assert_eq!(p.free_slots(), 2);
+        }
+        heap.header.head.store(5, Ordering::Relaxed);
+        // SAFETY: the only producer of this ring (the previous one is gone).
+        let mut p = unsafe { Producer::new(ring) };
+        assert_eq!(p.free_slots(), 0);
     }
 
     #[test]

@@ -23,6 +23,15 @@
 //! values but never cause a data race. Clients validate the header once,
 //! keep their own copies of the geometry, mask every index and bound every
 //! length they read.
+//!
+//! Clients refuse a segment that every user may write (anyone could have
+//! planted it at the name), and a handle reattaches only to a segment owned
+//! by the user who owned the one it first opened. One thing no client can
+//! check away: a user with write access who shrinks the file (`ftruncate`)
+//! under a mapping makes the next access past the new end raise SIGBUS in
+//! every process that maps it. Write access to a segment is therefore trust:
+//! grant it (`--mode 0660 --group`) only to users trusted not to crash each
+//! other. The daemon never shrinks a segment; a takeover links a new file.
 
 use crate::ring::{Ring, RingHeader, SLOT_SIZE, Slot};
 use memmap2::{MmapOptions, MmapRaw};
@@ -198,6 +207,8 @@ pub struct Mapping {
     map: MmapRaw,
     capacity: u32,
     instance_id: u64,
+    /// User id owning the file when it was opened.
+    owner: u32,
     name: String,
 }
 
@@ -207,6 +218,7 @@ impl fmt::Debug for Mapping {
             .field("name", &self.name)
             .field("capacity", &self.capacity)
             .field("instance_id", &self.instance_id)
+            .field("owner", &self.owner)
             .finish()
     }
 }
@@ -250,6 +262,11 @@ impl Mapping {
         &self.name
     }
 
+    /// The user id that owned the segment file when it was opened.
+    pub fn owner(&self) -> u32 {
+        self.owner
+    }
+
     /// True while a daemon holds this segment's lock (the daemon that
     /// created it; locks do not pass on).
     pub fn daemon_alive(&self) -> bool {
@@ -277,6 +294,17 @@ impl Mapping {
                 path.display()
             )));
         }
+        // A daemon never creates such a file (`--mode` refuses bits for
+        // others); one that every user may write could have been planted,
+        // or rewritten, by anyone: its nicknames cannot be trusted.
+        if meta.mode() & 0o002 != 0 {
+            return Err(SegmentError::PermissionDenied(format!(
+                "{} is writable by every user (mode {:04o}), so anyone could forge its nicknames; \
+                 nickpool refuses it. Remove it and serve with --mode 0600, or 0660 and --group GROUP",
+                path.display(),
+                meta.mode() & 0o7777
+            )));
+        }
         let size = meta.len();
         if size < SLOTS_OFFSET as u64 || size > segment_size(MAX_CAPACITY) as u64 {
             return Err(SegmentError::Incompatible(format!(
@@ -293,6 +321,7 @@ impl Mapping {
             map,
             capacity: 0,
             instance_id: 0,
+            owner: meta.uid(),
             name: name.to_owned(),
         };
         let (capacity, instance_id) = validate(mapping.header(), size, &path)?;
@@ -357,6 +386,10 @@ fn open_error(name: &str, path: &std::path::Path, e: io::Error) -> SegmentError 
         )),
         Some(libc::ELOOP) => SegmentError::Incompatible(format!(
             "{} is a symbolic link, not a segment; remove it",
+            path.display()
+        )),
+        Some(libc::EISDIR) | Some(libc::ENXIO) => SegmentError::Incompatible(format!(
+            "{} is not a regular file, not a segment; remove it",
             path.display()
         )),
         _ => SegmentError::Io(format!("cannot open {}: {e}", path.display())),
@@ -434,6 +467,13 @@ impl OwnedSegment {
                 "capacity {capacity} is not a power of two from {MIN_CAPACITY} to {MAX_CAPACITY}"
             )));
         }
+        if options.mode & !0o660 != 0 || options.mode & 0o600 != 0o600 {
+            return Err(SegmentError::PermissionDenied(format!(
+                "mode {:04o} is not allowed for a segment: the owner needs read and write, \
+                 the group may have them, other users must have nothing (use 0600 or 0660)",
+                options.mode
+            )));
+        }
         let path = shm_path(name);
         let pid = std::process::id();
         let temp = PathBuf::from(format!("{SHM_DIR}/.{}.{pid}.tmp", &name[1..]));
@@ -487,11 +527,14 @@ impl OwnedSegment {
             .map_raw(&file)
             .map_err(|e| io_err("cannot map the new segment", e))?;
         let instance_id = random_u64();
+        // SAFETY: geteuid has no preconditions.
+        let owner = unsafe { libc::geteuid() };
         let mapping = Mapping {
             file,
             map,
             capacity,
             instance_id,
+            owner,
             name: name.to_owned(),
         };
         init_header(mapping.header(), options, instance_id);
@@ -622,8 +665,20 @@ fn publish(
                         "{} is a symbolic link; refusing to touch it. Remove it if you did not create it on purpose",
                         path.display()
                     )),
-                    _ => SegmentError::PermissionDenied(format!(
-                        "{} exists and cannot be opened ({e}); it belongs to someone else: choose another --name",
+                    Some(libc::EACCES) | Some(libc::EPERM) => {
+                        SegmentError::PermissionDenied(format!(
+                            "{} exists and cannot be opened ({e}); it belongs to someone else: choose another --name",
+                            path.display()
+                        ))
+                    }
+                    Some(libc::EISDIR) | Some(libc::ENXIO) => SegmentError::Io(format!(
+                        "{} exists and is not a regular file, so not a segment ({e}); \
+                         refusing to touch it: remove it or choose another --name",
+                        path.display()
+                    )),
+                    _ => SegmentError::Io(format!(
+                        "{} exists and cannot be opened ({e}); refusing to touch it: \
+                         remove it or choose another --name",
                         path.display()
                     )),
                 });
@@ -634,14 +689,26 @@ fn publish(
             .map_err(|e| SegmentError::Io(format!("cannot stat {}: {e}", path.display())))?;
         // SAFETY: geteuid has no preconditions.
         let euid = unsafe { libc::geteuid() };
-        if !meta.file_type().is_file() || meta.uid() != euid {
+        if !meta.file_type().is_file() {
+            return Err(SegmentError::Io(format!(
+                "{} exists and is not a regular file, so not a segment; refusing to touch it: \
+                 remove it or choose another --name",
+                path.display()
+            )));
+        }
+        if meta.uid() != euid {
             return Err(SegmentError::PermissionDenied(format!(
                 "{} exists and is not a segment of this user (owner uid {}); choose another --name",
                 path.display(),
                 meta.uid()
             )));
         }
-        if lock_holder(&existing).unwrap_or(true) {
+        // Take the stale segment's lock, not just test it, and hold it until
+        // the name is removed: of two daemons taking over at once, the
+        // second then finds the lock held and stops, so only one unlinks
+        // the stale file and publishes (a bare test let both go ahead, and
+        // the loser could unlink the winner's fresh segment).
+        if !try_lock(&existing).unwrap_or(false) {
             let pid = read_pid(&existing).unwrap_or(0);
             return Err(SegmentError::AlreadyRunning {
                 name: name.to_owned(),

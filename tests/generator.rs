@@ -360,23 +360,7 @@ fn check_dict_accepts_the_example_and_reports_line_numbered_problems() {
 
 #[test]
 fn a_fifty_thousand_word_dictionary_loads() {
-    // Two-character words over a 300-character alphabet: 30,000 in class a
-    // (second character among the first 100), 20,000 in class b (first
-    // character among the first 100, second among the other 200).
-    let alphabet: Vec<char> = Tgh::get().chars_up_to_level(1).take(300).collect();
-    let mut text = String::from("[class a]\n");
-    for (i, &x) in alphabet.iter().enumerate() {
-        for &y in &alphabet[..100] {
-            text.push_str(&format!("{x}{y} t{}\n", i % 7));
-        }
-    }
-    text.push_str("[class b]\n");
-    for &x in &alphabet[..100] {
-        for &y in &alphabet[100..] {
-            text.push_str(&format!("{x}{y} t\n"));
-        }
-    }
-    text.push_str("[styles]\nab 1 {a}的{b}\n");
+    let text = common::big_dict::fifty_thousand_words();
     let dict = Dictionary::parse("big", text.as_bytes(), &LoadOptions::default()).unwrap();
     assert_eq!(dict.word_count(), 50_000);
     assert_eq!(dict.count(), Count::Exact(30_000 * 20_000));

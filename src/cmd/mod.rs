@@ -2,6 +2,7 @@
 //! what went wrong and what to do; `main` turns it into an exit code.
 
 pub mod bench;
+pub mod decode;
 pub mod generate;
 pub mod pull;
 pub mod serve;

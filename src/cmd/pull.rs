@@ -156,7 +156,7 @@ pub fn to_text(s: &Stats) -> String {
             s.unique_total,
             pct(remaining, s.unique_total)
         );
-        if remaining * 100 < s.unique_total {
+        if u128::from(remaining) * 100 < u128::from(s.unique_total) {
             v.push_str("  WARNING: below 1% remaining");
         }
         line("unique space", v);

@@ -130,10 +130,12 @@ pub fn serve_with(
         mode: options.mode,
         group: options.group,
         dictionary: options.source.describe(),
-        style: options
-            .style
-            .clone()
-            .unwrap_or_else(|| "all (weighted)".into()),
+        style: match (&options.style, unique_total > 0) {
+            (Some(style), false) => style.clone(),
+            (None, false) => "all (weighted)".into(),
+            (Some(style), true) => format!("{style} (unique permutation)"),
+            (None, true) => "all (unique permutation; weights do not apply)".into(),
+        },
         unique_total,
     };
     let segment = OwnedSegment::create(&options.name, &create).map_err(ServeError::Segment)?;

@@ -16,8 +16,17 @@ const BATCH: u64 = 64;
 /// Where the daemon's nicknames come from.
 pub trait NicknameSource {
     /// Writes the next nickname at the start of `out` and returns its length,
-    /// or `None` when nothing is left (unique mode exhausted).
+    /// or `None` when there is none: exhausted for good, or stalled for now
+    /// (see [`NicknameSource::is_exhausted`]).
     fn next_into(&mut self, out: &mut [u8]) -> Option<usize>;
+
+    /// After `next_into` returned `None`: true if nothing will ever come
+    /// (unique mode used up its space), false if the source is only stalled
+    /// (unique mode cannot reserve its next block yet) and is asked again a
+    /// little later.
+    fn is_exhausted(&self) -> bool {
+        true
+    }
 
     /// Re-reads the dictionary. On success returns a description for the
     /// log; on failure the old dictionary stays and the error says why.
@@ -110,6 +119,7 @@ pub(crate) fn run(
     let mut last_beat = monotonic_ms();
     let mut full_beats = 0u32;
     let mut exhausted = false;
+    let mut stalled = false;
     while !control.should_stop() {
         if control.take_reload() {
             match source.reload() {
@@ -147,11 +157,15 @@ pub(crate) fn run(
                     })
                 });
                 if !published {
-                    exhausted = true;
-                    header
-                        .flags
-                        .fetch_or(crate::segment::FLAG_EXHAUSTED, Ordering::SeqCst);
-                    log("the unique space is used up; clients now get NICKPOOL_EXHAUSTED");
+                    if source.is_exhausted() {
+                        exhausted = true;
+                        header
+                            .flags
+                            .fetch_or(crate::segment::FLAG_EXHAUSTED, Ordering::SeqCst);
+                        log("the unique space is used up; clients now get NICKPOOL_EXHAUSTED");
+                    } else {
+                        stalled = true;
+                    }
                     break;
                 }
                 pushed += 1;
@@ -166,6 +180,10 @@ pub(crate) fn run(
                 counters.consumer_wakeups.fetch_add(1, Ordering::Relaxed);
             }
             full_beats = 0;
+            if std::mem::take(&mut stalled) {
+                // The source says why; ask it again after a pause.
+                std::thread::sleep(HEARTBEAT);
+            }
             continue;
         }
 

@@ -16,6 +16,11 @@
 //! 奶茶
 //! ```
 //!
+//! Besides the classes, a template may use the built-in placeholder
+//! `{digits:N}` (N from 1 to [`MAX_DIGITS`]): every N-digit number with
+//! leading zeros, "00" to "99" for `{digits:2}`. It multiplies a style's
+//! space, which unique mode can use up.
+//!
 //! Compiling fuses each template's literal text into its neighbouring words
 //! ("{adj}的{noun}" becomes the pools "快乐的, 温柔的, …" and "小猫, …"), so
 //! generating a nickname is one random draw and one copy per pool.
@@ -42,6 +47,12 @@ pub(crate) const COPY_BLOCK: usize = 16;
 
 /// Work limit for counting blocked combinations exactly (full-name checks).
 const EXACT_COUNT_BUDGET: u128 = 20_000_000;
+
+/// Widest built-in `{digits:N}` placeholder (10^N words in its pool).
+pub const MAX_DIGITS: usize = 4;
+
+/// Name of the built-in numeric placeholder; no class may take it.
+const DIGITS: &str = "digits";
 
 /// One problem found while loading a dictionary, with its line (1-based; 0
 /// when it concerns the whole file).
@@ -583,6 +594,12 @@ impl RawDict {
                 let header = header.trim();
                 let mut parts = header.split_whitespace();
                 section = match (parts.next(), parts.next(), parts.next()) {
+                    (Some("class"), Some(DIGITS), None) => {
+                        problem(format!(
+                            "class name '{DIGITS}' is reserved for the built-in {{{DIGITS}:N}} placeholder; rename the class"
+                        ));
+                        Section::None
+                    }
                     (Some("class"), Some(name), None) if is_identifier(name) => {
                         if let Some(prev) = dict.classes.iter().find(|c| c.name == name) {
                             problem(format!(
@@ -762,9 +779,44 @@ enum Part<'a> {
     },
 }
 
+/// The words of `{digits:width}`: every number of `width` digits, with
+/// leading zeros, in numeric order.
+fn digit_class(width: usize) -> RawClass {
+    let words = (0..10usize.pow(width as u32))
+        .map(|n| RawWord {
+            text: format!("{n:0width$}"),
+            theme: String::new(),
+            line: 0,
+        })
+        .collect();
+    RawClass {
+        name: format!("{DIGITS}:{width}"),
+        line: 0,
+        words,
+        lines: HashMap::new(),
+    }
+}
+
+/// The width of a `{digits:N}` placeholder's inside ("digits:N"), `None` if
+/// it is not one, or an error for a malformed one.
+fn digits_width(inner: &str) -> Option<Result<usize, String>> {
+    let width = match inner.split_once(':') {
+        Some((DIGITS, w)) => w,
+        None if inner == DIGITS => "",
+        _ => return None,
+    };
+    Some(match width.parse::<usize>() {
+        Ok(n) if (1..=MAX_DIGITS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{{{inner}}}: the built-in placeholder needs a width from 1 to {MAX_DIGITS}, e.g. {{{DIGITS}:2}} for 00 to 99"
+        )),
+    })
+}
+
 fn parse_template<'a>(
     style: &'a RawStyle,
     classes: &'a [RawClass],
+    digits: &'a [RawClass],
 ) -> Result<Vec<Part<'a>>, String> {
     let mut parts = Vec::new();
     let mut rest = style.template.as_str();
@@ -776,6 +828,16 @@ fn parse_template<'a>(
                 })?;
                 let label = &rest[..=end];
                 let inner = &rest[1..end];
+                if let Some(width) = digits_width(inner) {
+                    let width = width.map_err(|e| format!("style '{}': {e}", style.name))?;
+                    parts.push(Part::Slot {
+                        class: &digits[width - 1],
+                        themes: Vec::new(),
+                        label,
+                    });
+                    rest = &rest[end + 1..];
+                    continue;
+                }
                 let (class_name, themes) = match inner.split_once(':') {
                     Some((c, t)) => (c, t.split('|').collect::<Vec<_>>()),
                     None => (inner, Vec::new()),
@@ -863,10 +925,33 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
         all.len()
     };
 
+    // The built-in numeric pools, built only for the widths used.
+    let digits: Vec<RawClass> = (1..=MAX_DIGITS)
+        .map(|width| {
+            let label = format!("{{{DIGITS}:{width}}}");
+            if raw.styles.iter().any(|s| s.template.contains(&label)) {
+                digit_class(width)
+            } else {
+                RawClass {
+                    name: format!("{DIGITS}:{width}"),
+                    line: 0,
+                    words: Vec::new(),
+                    lines: HashMap::new(),
+                }
+            }
+        })
+        .collect();
+    for class in &digits {
+        for word in class.words.iter().filter(|w| safety.is_blocked(&w.text)) {
+            // A number the blocklist forbids (such as 4): never used.
+            blocked_words.insert((class.name.as_str(), word.text.as_str()));
+        }
+    }
+
     let mut arena = Vec::new();
     let mut styles = Vec::new();
     for style in &raw.styles {
-        let parts = match parse_template(style, &raw.classes) {
+        let parts = match parse_template(style, &raw.classes, &digits) {
             Ok(p) => p,
             Err(message) => {
                 problems.push(Problem {
@@ -1176,6 +1261,45 @@ pn 1 {p}{n}
 ";
         let d = load(text).unwrap();
         assert_eq!(d.count_style(0), Count::Exact(3));
+    }
+
+    #[test]
+    fn digits_placeholders_multiply_the_space() {
+        let d = load(&format!(
+            "{SMALL}num 1 {{noun}}{{digits:2}}\nnum3 1 {{adj}}{{digits:3}}号\n"
+        ))
+        .unwrap();
+        assert_eq!(d.count_style(2), Count::Exact(200));
+        assert_eq!(d.count_style(3), Count::Exact(2000));
+        assert_eq!(d.count(), Count::Exact(6 + 200 + 2000));
+        assert_eq!(d.styles()[3].max_len(), "温柔".len() + 3 + "号".len());
+        assert_eq!(d.word_count(), 4, "numbers are not words");
+    }
+
+    #[test]
+    fn digits_placeholders_need_a_width_and_their_name() {
+        for bad in ["{digits}", "{digits:0}", "{digits:5}", "{digits:x}"] {
+            let p = problems(&format!("{SMALL}num 1 {{noun}}{bad}\n"));
+            assert!(p[0].1.contains("width from 1 to 4"), "{bad}: {p:?}");
+        }
+        let p = problems(&format!("{SMALL}[class digits]\n一 x\n"));
+        assert!(p[0].1.contains("reserved"), "{p:?}");
+    }
+
+    #[test]
+    fn digits_placeholders_are_checked_for_two_ways() {
+        // 星1 + 23 and 星12 + 3 spell the same nickname.
+        let text = "[class a]\n星 x\n[styles]\none 1 {a}{digits:1}{digits:2}\ntwo 1 {a}{digits:2}{digits:1}\n";
+        let msg = &problems(text)[0].1;
+        assert!(msg.contains("two ways"), "{msg}");
+        // Fixed widths in one style are never ambiguous.
+        assert!(load("[class a]\n星 x\n[styles]\none 1 {a}{digits:1}{digits:2}\n").is_ok());
+    }
+
+    #[test]
+    fn numbers_the_blocklist_forbids_are_dropped() {
+        let d = load(&format!("{SMALL}num 1 {{noun}}{{digits:1}}\n[block]\n4\n")).unwrap();
+        assert_eq!(d.count_style(2), Count::Exact(2 * 9));
     }
 
     #[test]

@@ -5,12 +5,15 @@
 mod ambiguity;
 mod charset;
 mod dict;
+mod index;
 mod safety;
 
 pub use charset::{Charset, Tgh};
 pub use dict::{
-    Count, DEFAULT_DICT, DEFAULT_DICT_NAME, DictError, Dictionary, LoadOptions, Problem, Style,
+    Count, DEFAULT_DICT, DEFAULT_DICT_NAME, DictError, Dictionary, LoadOptions, MAX_DIGITS,
+    Problem, Style,
 };
+pub use index::Radix;
 pub use safety::Safety;
 
 use dict::Entry;

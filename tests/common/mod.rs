@@ -3,6 +3,9 @@
 //! happens.
 #![allow(dead_code)]
 
+pub mod big_dict;
+pub mod c;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -37,6 +40,23 @@ pub fn remove_segment(name: &str) {
             if entry.file_name().to_string_lossy().starts_with(&prefix) {
                 let _ = std::fs::remove_file(entry.path());
             }
+        }
+    }
+}
+
+/// Removes every /dev/shm file whose segment name starts with `prefix`
+/// (left behind by a process that was killed).
+pub fn remove_segments_with_prefix(prefix: &str) {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&prefix[1..])
+        {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
@@ -163,5 +183,32 @@ pub fn run_cli(args: &[&str], timeout: Duration) -> (i32, String, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Says on the real stderr (not the captured test output, so it shows in a
+/// plain `cargo test` run) that a test skipped its check, and why.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// Runs the `#[ignore]`d test `test` of this very test binary alone, in a
+/// child process with `env` added, and returns its output; the child is
+/// killed (and the caller fails) after a minute. For tests that must
+/// survive a crash of the code they test, or measure a process of their
+/// own.
+pub fn run_test_in_child(test: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary");
+    c::run(
+        &exe,
+        &[
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ],
+        env,
     )
 }

@@ -1,0 +1,652 @@
+//! Unique mode with real daemons: kill -9 and restart without repeats,
+//! partitioned daemons and daemons on one Redis lease without overlap, the
+//! space running out, refused state files and dictionaries, decode.
+
+mod common;
+
+use common::{Daemon, nickpool_bin, run_cli, unique_name, wait_until};
+use nickpool::{Client, Error};
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// 3 × 3 = 9 nicknames.
+const TINY_DICT: &str = "\
+[class a]
+春 x
+夏 x
+秋 x
+[class b]
+风 x
+雨 x
+云 x
+[styles]
+ab 1 {a}{b}
+";
+
+/// A directory of its own, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(unique_name(tag).trim_start_matches('/'));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_owned()
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.file(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts `nickpool pull --name NAME -n COUNT`, output piped.
+fn spawn_pull(name: &str, count: usize) -> Child {
+    Command::new(nickpool_bin())
+        .args(["pull", "--name", name, "-n", &count.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nickpool pull")
+}
+
+/// Waits for a pull process and returns its nicknames.
+fn pulled(child: Child, count: usize) -> String {
+    let out = child.wait_with_output().expect("pull output");
+    assert!(
+        out.status.success(),
+        "pull failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8 nicknames");
+    assert_eq!(text.lines().count(), count);
+    text
+}
+
+/// Every line of every output, checked for repeats; returns the number of
+/// distinct nicknames.
+fn assert_no_repeats<'a>(outputs: impl IntoIterator<Item = &'a str>) -> usize {
+    let mut seen = HashSet::new();
+    for line in outputs.into_iter().flat_map(str::lines) {
+        assert!(seen.insert(line), "'{line}' was handed out twice");
+    }
+    seen.len()
+}
+
+/// Runs `nickpool serve ARGS…` expecting it to refuse to start; returns
+/// its exit code and stderr.
+fn serve_refused(args: &[&str]) -> (i32, String) {
+    let name = unique_name("refused");
+    let mut full = vec!["serve", "--name", name.as_str()];
+    full.extend_from_slice(args);
+    let (code, _, err) = run_cli(&full, Duration::from_secs(20));
+    common::remove_segment(&name);
+    (code, err)
+}
+
+fn unique_args<'a>(state: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--unique", "--state", state];
+    args.extend_from_slice(more);
+    args
+}
+
+#[test]
+fn kill_9_at_any_moment_never_leads_to_a_repeat() {
+    const CYCLES: usize = 100;
+    let dir = TempDir::new("kill9");
+    let state = dir.file("unique.state");
+    let name = unique_name("kill9");
+    let mut seen = HashSet::new();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next_random = move |below: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % below
+    };
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    for cycle in 0..CYCLES {
+        let mut daemon = Daemon::start(&name, &unique_args(&state, &["--capacity", "16"]));
+        let client = Client::open(Some(&name)).unwrap();
+        // Kill while it is producing (a capacity of 16 keeps it refilling
+        // between pulls): right after start, while it reserves its first
+        // block, in some cycles; near the next reservation (its first block
+        // holds 1024, the ring 16) in others; after a few hundred pulls in
+        // the rest.
+        let kill_at = match cycle % 5 {
+            0 => 0,
+            1 => 995 + next_random(30) as usize,
+            _ => 200 + next_random(300) as usize,
+        };
+        let mut got = 0;
+        loop {
+            if got == kill_at {
+                daemon.kill9();
+            }
+            match client.next(&mut buf, Some(SECOND)) {
+                Ok(len) => {
+                    let nickname = std::str::from_utf8(&buf[..len]).unwrap().to_owned();
+                    assert!(
+                        seen.insert(nickname.clone()),
+                        "cycle {cycle}: '{nickname}' handed out again after a restart"
+                    );
+                    got += 1;
+                }
+                // After the kill, what the dead daemon left in the ring is
+                // handed out, then the daemon is gone.
+                Err(Error::DaemonGone(_)) if got >= kill_at => break,
+                Err(e) => panic!("cycle {cycle}: {e}"),
+            }
+        }
+        drop(daemon);
+    }
+    // A last, clean start still continues past everything.
+    let daemon = Daemon::start(&name, &unique_args(&state, &["--capacity", "16"]));
+    let client = Client::open(Some(&name)).unwrap();
+    for _ in 0..100 {
+        let nickname = client.next_string(Some(SECOND)).unwrap();
+        assert!(seen.insert(nickname.clone()), "'{nickname}' repeated");
+    }
+    drop(daemon);
+    eprintln!(
+        "{CYCLES} kill -9 cycles: {} distinct nicknames, 0 duplicates, {:.1} s",
+        seen.len(),
+        start.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn four_partitioned_daemons_pull_a_million_each_without_overlap() {
+    const NODES: usize = 4;
+    const EACH: usize = 1_000_000;
+    let dir = TempDir::new("nodes");
+    let key = "00112233445566778899aabbccddeeff";
+    let states: Vec<String> = (0..NODES)
+        .map(|i| dir.file(&format!("node{i}.state")))
+        .collect();
+    let names: Vec<String> = (0..NODES).map(|_| unique_name("node")).collect();
+    let ids: Vec<String> = (0..NODES).map(|i| i.to_string()).collect();
+    let _daemons: Vec<Daemon> = (0..NODES)
+        .map(|i| {
+            let args = unique_args(
+                &states[i],
+                &[
+                    "--node-id",
+                    &ids[i],
+                    "--nodes",
+                    "4",
+                    "--key",
+                    key,
+                    "--capacity",
+                    "4096",
+                ],
+            );
+            Daemon::start(&names[i], &args)
+        })
+        .collect();
+    let pullers: Vec<Child> = names.iter().map(|n| spawn_pull(n, EACH)).collect();
+    let outputs: Vec<String> = pullers.into_iter().map(|c| pulled(c, EACH)).collect();
+    let distinct = assert_no_repeats(outputs.iter().map(String::as_str));
+    assert_eq!(distinct, NODES * EACH);
+
+    // Each node's nicknames decode to that node.
+    for (i, output) in outputs.iter().enumerate() {
+        let first = output.lines().next().unwrap();
+        let (code, out, err) = run_cli(&["decode", "--key", key, "--nodes", "4", first], MINUTE);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(&format!("node      {i} of 4 (its counter 0)")),
+            "{out}"
+        );
+    }
+}
+
+/// A redis-server of our own on a free port, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start redis-server ({e}): the lease tests need it; install it (apt-get install redis-server; scripts/test does so as root)"
+                )
+            });
+        let mut redis = Redis { child, port };
+        let up = wait_until(Duration::from_secs(10), || {
+            if let Ok(Some(status)) = redis.child.try_wait() {
+                panic!("redis-server exited at once with {status}");
+            }
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            up,
+            "redis-server on port {port} did not come up within 10 s"
+        );
+        redis
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("redis://127.0.0.1:{}/{key}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn three_daemons_on_one_redis_lease_never_overlap() {
+    const DAEMONS: usize = 3;
+    const EACH: usize = 200_000;
+    let redis = Redis::start();
+    let lease = redis.url("nickpool-test");
+    let names: Vec<String> = (0..DAEMONS).map(|_| unique_name("lease")).collect();
+    let mut daemons: Vec<Daemon> = names
+        .iter()
+        .map(|n| Daemon::start(n, &["--unique", "--lease", &lease, "--capacity", "1024"]))
+        .collect();
+    let pullers: Vec<Child> = names.iter().map(|n| spawn_pull(n, EACH)).collect();
+    let outputs: Vec<String> = pullers.into_iter().map(|c| pulled(c, EACH)).collect();
+    let distinct = assert_no_repeats(outputs.iter().map(String::as_str));
+    assert_eq!(distinct, DAEMONS * EACH);
+
+    // The lease decodes what its daemons handed out.
+    let first = outputs[1].lines().next().unwrap();
+    let (code, out, err) = run_cli(&["decode", "--lease", &lease, first], MINUTE);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("issued    maybe"), "{out}");
+
+    // Stats: the fleet's leases as of this daemon's last one count as used.
+    let stats = Client::open(Some(&names[0])).unwrap().stats().unwrap();
+    assert!(
+        stats.unique && stats.unique_total == 18_767_997,
+        "{stats:?}"
+    );
+    assert!(stats.unique_used >= EACH as u64, "{stats:?}");
+
+    // A daemon with another dictionary is refused by the lease.
+    let dir = TempDir::new("lease");
+    let dict = dir.write("tiny.dict", TINY_DICT);
+    let (code, err) = serve_refused(&["--unique", "--lease", &lease, "--dict", &dict]);
+    assert_eq!(code, 1);
+    assert!(err.contains("serves another dictionary"), "{err}");
+    for d in &mut daemons {
+        assert_eq!(d.stop(), Some(0));
+        assert!(d.stderr().contains("unique: lease redis://127.0.0.1:"));
+    }
+}
+
+#[test]
+fn an_unreachable_lease_server_is_named() {
+    // Nothing listens on a port just freed.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/k");
+    let (code, err) = serve_refused(&["--unique", "--lease", &url]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the lease server"), "{err}");
+    let (code, err) = serve_refused(&["--unique", "--lease", "redis://hostonly"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the key is missing"), "{err}");
+}
+
+#[test]
+fn a_tiny_space_runs_out_and_stays_exhausted_across_a_restart() {
+    let dir = TempDir::new("tiny");
+    let dict = dir.write("tiny.dict", TINY_DICT);
+    let state = dir.file("tiny.state");
+    let name = unique_name("tiny");
+    let args = unique_args(&state, &["--dict", &dict, "--capacity", "4"]);
+    let mut daemon = Daemon::start(&name, &args);
+    let client = Client::open(Some(&name)).unwrap();
+    let mut all = HashSet::new();
+    for _ in 0..9 {
+        let nickname = client.next_string(Some(SECOND)).unwrap();
+        assert_eq!(nickname.chars().count(), 2);
+        assert!(all.insert(nickname));
+    }
+    let err = client.next_string(Some(SECOND)).unwrap_err();
+    assert_eq!(err, Error::Exhausted);
+    assert_eq!(err.status(), 7, "NICKPOOL_EXHAUSTED");
+    let stats = client.stats().unwrap();
+    assert_eq!((stats.unique_used, stats.unique_total), (9, 9));
+    let (code, out, _) = run_cli(&["stats", "--name", &name], MINUTE);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("9 used, 0 remaining of 9 (0.00% left)  WARNING: below 1% remaining"),
+        "{out}"
+    );
+    let (code, _, err) = run_cli(&["pull", "--name", &name], MINUTE);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("every nickname of the unique space has been handed out"),
+        "{err}"
+    );
+    assert_eq!(daemon.stop(), Some(0));
+    let log = daemon.stderr();
+    assert!(log.contains("clients now get NICKPOOL_EXHAUSTED"), "{log}");
+    assert_eq!(log.matches("below 1%").count(), 1, "warned once: {log}");
+
+    // The state file remembers: a restart is exhausted at once.
+    let mut daemon = Daemon::start(&name, &args);
+    let client = Client::open(Some(&name)).unwrap();
+    assert_eq!(client.next_string(Some(SECOND)), Err(Error::Exhausted));
+    assert_eq!(client.stats().unwrap().unique_used, 9);
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+#[test]
+fn stats_and_the_log_warn_below_one_percent() {
+    let dir = TempDir::new("low");
+    // 星000 … 星999: 1000 nicknames.
+    let dict = dir.write("low.dict", "[class a]\n星 x\n[styles]\nn 1 {a}{digits:3}\n");
+    let state = dir.file("low.state");
+    let name = unique_name("low");
+    let mut daemon = Daemon::start(
+        &name,
+        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
+    );
+    let (code, out, _) = run_cli(&["stats", "--name", &name], MINUTE);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("remaining of 1000") && !out.contains("WARNING"),
+        "{out}"
+    );
+    let (code, out, err) = run_cli(&["pull", "--name", &name, "-n", "992"], MINUTE);
+    assert_eq!(code, 0, "{err}");
+    assert_no_repeats([out.as_str()]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        let s = Client::open(Some(&name)).unwrap().stats().unwrap();
+        s.unique_used >= 992 + 4
+    }));
+    let (_, out, _) = run_cli(&["stats", "--name", &name], MINUTE);
+    assert!(out.contains("WARNING: below 1% remaining"), "{out}");
+    let (_, json, _) = run_cli(&["stats", "--name", &name, "--json"], MINUTE);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (v["unique"].as_bool(), v["unique_total"].as_u64()),
+        (Some(true), Some(1000))
+    );
+    assert_eq!(daemon.stop(), Some(0));
+    let log = daemon.stderr();
+    assert_eq!(
+        log.matches("WARNING: unique space below 1%").count(),
+        1,
+        "{log}"
+    );
+}
+
+#[test]
+fn another_dictionary_or_node_on_a_state_file_is_refused_unless_reset() {
+    let dir = TempDir::new("change");
+    let dict = dir.write("a.dict", TINY_DICT);
+    let state = dir.file("s.state");
+    let name = unique_name("change");
+    let mut daemon = Daemon::start(
+        &name,
+        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
+    );
+    let before = Client::open(Some(&name))
+        .unwrap()
+        .next_string(Some(SECOND))
+        .unwrap();
+    assert_eq!(daemon.stop(), Some(0));
+    let saved = std::fs::read(&state).unwrap();
+
+    // One word changed: the numbering changed, so the state is refused.
+    std::fs::write(&dict, TINY_DICT.replace("云 x", "雪 x")).unwrap();
+    let (code, err) = serve_refused(&unique_args(&state, &["--dict", &dict]));
+    assert_eq!(code, 1);
+    assert!(err.contains("was made for another dictionary"), "{err}");
+    assert!(err.contains("--reset-state"), "{err}");
+    // So is the embedded dictionary, and another partition.
+    let (code, err) = serve_refused(&unique_args(&state, &[]));
+    assert_eq!(code, 1);
+    assert!(err.contains("was made for another dictionary"), "{err}");
+    std::fs::write(&dict, TINY_DICT).unwrap();
+    let key = "000102030405060708090a0b0c0d0e0f";
+    let (code, err) = serve_refused(&unique_args(
+        &state,
+        &[
+            "--dict",
+            &dict,
+            "--node-id",
+            "1",
+            "--nodes",
+            "2",
+            "--key",
+            key,
+        ],
+    ));
+    assert_eq!(code, 1);
+    assert!(err.contains("belongs to node 0 of 1"), "{err}");
+    let (code, err) = serve_refused(&unique_args(&state, &["--dict", &dict, "--key", key]));
+    assert_eq!(code, 1);
+    assert!(err.contains("another permutation key than --key"), "{err}");
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        saved,
+        "refusals leave the file alone"
+    );
+
+    // --reset-state takes the new dictionary and starts a new permutation.
+    std::fs::write(&dict, TINY_DICT.replace("云 x", "雪 x")).unwrap();
+    let mut daemon = Daemon::start(
+        &name,
+        &unique_args(
+            &state,
+            &["--dict", &dict, "--reset-state", "--capacity", "4"],
+        ),
+    );
+    let after = Client::open(Some(&name))
+        .unwrap()
+        .next_string(Some(SECOND))
+        .unwrap();
+    assert!(after.chars().count() == 2 && !before.is_empty());
+    assert_eq!(daemon.stop(), Some(0));
+    assert!(daemon.stderr().contains("--reset-state: starting"));
+    // And from then on the new dictionary is the state's.
+    let daemon = Daemon::start(&name, &unique_args(&state, &["--dict", &dict]));
+    drop(daemon);
+}
+
+#[test]
+fn a_corrupted_state_file_is_refused_and_left_alone() {
+    let dir = TempDir::new("corrupt");
+    let dict = dir.write("a.dict", TINY_DICT);
+    let state = dir.file("s.state");
+    let name = unique_name("corrupt");
+    let mut daemon = Daemon::start(
+        &name,
+        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
+    );
+    assert_eq!(daemon.stop(), Some(0));
+    let good = std::fs::read_to_string(&state).unwrap();
+    let flipped = good.replacen("reserved ", "reserved 1", 1);
+    let truncated = good[..good.len() / 2].to_owned();
+    for (what, bad, reason) in [
+        (
+            "a changed mark",
+            flipped.as_str(),
+            "checksum does not match",
+        ),
+        ("truncated", truncated.as_str(), "no checksum line"),
+        ("garbage", "\u{1}\u{2}garbage", "does not start with"),
+        ("empty", "", "is empty"),
+    ] {
+        std::fs::write(&state, bad).unwrap();
+        let (code, err) = serve_refused(&unique_args(&state, &["--dict", &dict]));
+        assert_eq!(code, 1, "{what}");
+        assert!(
+            err.contains("is corrupted") && err.contains(reason),
+            "{what}: {err}"
+        );
+        assert!(err.contains("never reset silently"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&state).unwrap(),
+            bad,
+            "{what}: left alone"
+        );
+    }
+}
+
+#[test]
+fn one_state_file_serves_one_daemon() {
+    let dir = TempDir::new("shared");
+    let state = dir.file("s.state");
+    let name = unique_name("shared");
+    let daemon = Daemon::start(&name, &unique_args(&state, &["--capacity", "4"]));
+    let (code, err) = serve_refused(&unique_args(&state, &[]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("in use by another running nickpool daemon"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("pid {}", daemon.pid())), "{err}");
+}
+
+#[test]
+fn decode_maps_nicknames_back_to_their_counters() {
+    let dir = TempDir::new("decode");
+    let state = dir.file("s.state");
+    let name = unique_name("decode");
+    let mut daemon = Daemon::start(&name, &unique_args(&state, &["--capacity", "4"]));
+    let client = Client::open(Some(&name)).unwrap();
+    let nicknames: Vec<String> = (0..5)
+        .map(|_| client.next_string(Some(SECOND)).unwrap())
+        .collect();
+    assert_eq!(daemon.stop(), Some(0));
+
+    // The ring hands out in order, so the i-th nickname is counter i.
+    for (i, nickname) in nicknames.iter().enumerate() {
+        let (code, out, err) = run_cli(&["decode", "--state", &state, nickname], MINUTE);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(&format!("counter   {i}\n")), "{out}");
+        assert!(out.contains("of 18767997"), "{out}");
+        assert!(out.contains("issued    maybe"), "{out}");
+    }
+    // The key alone does the same.
+    let text = std::fs::read_to_string(&state).unwrap();
+    let key = text.lines().find_map(|l| l.strip_prefix("key ")).unwrap();
+    let (code, out, _) = run_cli(&["decode", "--key", key, &nicknames[3]], MINUTE);
+    assert_eq!(code, 0);
+    assert!(out.contains("counter   3\n"), "{out}");
+
+    // Not ours: not spelled by the dictionary, or blocked across a join.
+    let (code, _, err) = run_cli(&["decode", "--state", &state, "hello"], MINUTE);
+    assert_eq!(code, 1);
+    assert!(err.contains("'hello' is not one of ours"), "{err}");
+    let dir2 = TempDir::new("decode-dict");
+    let dict = dir2.write("t.dict", TINY_DICT);
+    let (code, _, err) = run_cli(
+        &["decode", "--state", &state, "--dict", &dict, "春风"],
+        MINUTE,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("made for another dictionary"), "{err}");
+    let (code, _, err) = run_cli(&["decode", &nicknames[0]], MINUTE);
+    assert_eq!(code, 2, "needs a key: {err}");
+}
+
+#[test]
+fn sighup_accepts_the_same_dictionary_and_refuses_another() {
+    let dir = TempDir::new("hup");
+    let dict = dir.write("a.dict", TINY_DICT);
+    let state = dir.file("s.state");
+    let name = unique_name("hup");
+    let mut daemon = Daemon::start(
+        &name,
+        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
+    );
+    let client = Client::open(Some(&name)).unwrap();
+    // Same words, another comment and style name: same numbering.
+    std::fs::write(
+        &dict,
+        format!("# edited\n{}", TINY_DICT.replace("ab 1", "pair 5")),
+    )
+    .unwrap();
+    daemon.signal(libc::SIGHUP);
+    assert!(wait_until(Duration::from_secs(5), || client
+        .stats()
+        .unwrap()
+        .reloads
+        == 1));
+    std::fs::write(&dict, TINY_DICT.replace("云 x", "雪 x")).unwrap();
+    daemon.signal(libc::SIGHUP);
+    assert!(wait_until(Duration::from_secs(5), || {
+        client.stats().unwrap().reload_failures == 1
+    }));
+    let mut seen = HashSet::new();
+    for _ in 0..9 {
+        let nickname = client.next_string(Some(SECOND)).unwrap();
+        assert!(
+            !nickname.contains('雪'),
+            "the refused dictionary is not served"
+        );
+        assert!(seen.insert(nickname));
+    }
+    assert_eq!(daemon.stop(), Some(0));
+    let log = daemon.stderr();
+    assert!(log.contains("numbers its nicknames differently"), "{log}");
+}
+
+#[test]
+fn unique_mode_usage_errors() {
+    let dir = TempDir::new("usage");
+    let state = dir.file("s.state");
+    let (code, err) = serve_refused(&["--unique"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--unique needs --state FILE"), "{err}");
+    let (code, _) = serve_refused(&unique_args(&state, &["--seed", "1"]));
+    assert_eq!(code, 2, "--seed does not apply");
+    let (code, _) = serve_refused(&["--state", &state]);
+    assert_eq!(code, 2, "--state needs --unique");
+    let (code, err) = serve_refused(&unique_args(&state, &["--key", "xyz"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("not 32 hex digits"), "{err}");
+    let (code, err) = serve_refused(&unique_args(&state, &["--node-id", "2", "--nodes", "2"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("from 0 to 1"), "{err}");
+    let (code, err) = serve_refused(&unique_args(&state, &["--node-id", "0", "--nodes", "2"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("pass the same --key"), "{err}");
+    assert!(!Path::new(&state).exists(), "nothing created on a refusal");
+}
