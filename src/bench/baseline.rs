@@ -10,8 +10,8 @@
 //!   keeps full.
 //! - [`UnixSocketBaseline`]: one request/response over a Unix-domain socket
 //!   to a small server thread.
-//! - [`RedisBaseline`]: `LPOP` from a list in a real `redis-server` that a
-//!   producer thread keeps filled with `RPUSH`.
+//! - [`RedisBaseline`]: `LPOP` (through the `redis` crate) from a list in a
+//!   real `redis-server` that a producer thread keeps filled with `RPUSH`.
 //!
 //! and the hardware floor under any cross-core hand-off,
 //! [`cache_line_round_trip`].
@@ -21,8 +21,8 @@ use rand::prelude::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{self, Read, Write};
+use std::net::TcpListener;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -338,93 +338,20 @@ impl Drop for UnixSocketBaseline {
     }
 }
 
-/// A minimal RESP (Redis protocol) connection: enough for PING, LLEN, RPUSH
-/// and LPOP. A client library would add its own parsing and buffering on
-/// top; this keeps the baseline at the protocol's own cost.
-pub struct RedisConnection {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-    line: Vec<u8>,
-    out: Vec<u8>,
+/// A connection to a local Redis through the `redis` crate (the client the
+/// daemon's unique-mode lease uses), as a user's service would talk to it.
+fn redis_connection(port: u16) -> io::Result<redis::Connection> {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .and_then(|client| client.get_connection())
+        .map_err(io::Error::other)
 }
 
-/// A reply, reduced to what these commands return.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RedisReply {
-    Ok,
-    Integer(i64),
-    /// A bulk string, left in the connection's buffer (see
-    /// [`RedisConnection::bulk`]); its length.
-    Bulk(usize),
-    Nil,
-}
-
-impl RedisConnection {
-    pub fn connect(port: u16) -> io::Result<RedisConnection> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_nodelay(true)?;
-        Ok(RedisConnection {
-            reader: BufReader::with_capacity(64 * 1024, stream.try_clone()?),
-            writer: stream,
-            line: Vec::with_capacity(128),
-            out: Vec::with_capacity(64 * 1024),
-        })
-    }
-
-    /// Sends one command and reads its reply.
-    pub fn command(&mut self, args: &[&[u8]]) -> io::Result<RedisReply> {
-        self.out.clear();
-        write!(self.out, "*{}\r\n", args.len())?;
-        for arg in args {
-            write!(self.out, "${}\r\n", arg.len())?;
-            self.out.extend_from_slice(arg);
-            self.out.extend_from_slice(b"\r\n");
-        }
-        self.writer.write_all(&self.out)?;
-        self.reply()
-    }
-
-    /// The bytes of the last bulk reply.
-    pub fn bulk(&self, len: usize) -> &[u8] {
-        &self.line[..len]
-    }
-
-    fn reply(&mut self) -> io::Result<RedisReply> {
-        self.line.clear();
-        self.reader.read_until(b'\n', &mut self.line)?;
-        let text = self
-            .line
-            .strip_suffix(b"\r\n")
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "truncated reply"))?;
-        let number = |t: &[u8]| -> io::Result<i64> {
-            std::str::from_utf8(t)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad number"))
-        };
-        match text.first() {
-            Some(b'+') => Ok(RedisReply::Ok),
-            Some(b':') => Ok(RedisReply::Integer(number(&text[1..])?)),
-            Some(b'$') => {
-                let len = number(&text[1..])?;
-                if len < 0 {
-                    return Ok(RedisReply::Nil);
-                }
-                let len = len as usize;
-                self.line.resize(len + 2, 0);
-                self.reader.read_exact(&mut self.line)?;
-                Ok(RedisReply::Bulk(len))
-            }
-            Some(b'-') => Err(io::Error::other(format!(
-                "redis: {}",
-                String::from_utf8_lossy(&text[1..])
-            ))),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "unexpected reply",
-            )),
-        }
-    }
+/// Runs one command on `connection`.
+fn redis_query<T: redis::FromRedisValue>(
+    connection: &mut redis::Connection,
+    command: &redis::Cmd,
+) -> io::Result<T> {
+    command.query(connection).map_err(io::Error::other)
 }
 
 /// A `redis-server` of our own on a free loopback port, with persistence
@@ -459,8 +386,8 @@ impl RedisServer {
         let mut server = RedisServer { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(mut c) = RedisConnection::connect(port) {
-                if c.command(&[b"PING"]).is_ok() {
+            if let Ok(mut c) = redis_connection(port) {
+                if redis_query::<String>(&mut c, &redis::cmd("PING")).is_ok() {
                     return Ok(Some(server));
                 }
             }
@@ -510,14 +437,15 @@ fn is_executable(path: &Path) -> bool {
 /// keeps above 50,000 names with `RPUSH`es of 1,000: the usual way to share
 /// a pre-generated pool between processes without shared memory.
 pub struct RedisBaseline {
-    connection: RedisConnection,
+    connection: redis::Connection,
+    lpop: redis::Cmd,
     stop: Arc<AtomicBool>,
     producer: Option<JoinHandle<io::Result<()>>>,
     /// Pops that found the list empty and retried.
     pub empty_events: u64,
 }
 
-const REDIS_KEY: &[u8] = b"nickpool:bench";
+const REDIS_KEY: &str = "nickpool:bench";
 const REDIS_LOW_WATER: i64 = 50_000;
 const REDIS_PUSH: usize = 1_000;
 
@@ -525,15 +453,13 @@ impl RedisBaseline {
     /// Connects to `server`, fills the list to twice the low-water mark and
     /// starts the producer.
     pub fn start(server: &RedisServer) -> io::Result<RedisBaseline> {
-        let mut producer_conn = RedisConnection::connect(server.port())?;
+        let mut producer_conn = redis_connection(server.port())?;
         let mut generator = generator();
-        let mut push = move |conn: &mut RedisConnection| -> io::Result<()> {
+        let mut push = move |conn: &mut redis::Connection| -> io::Result<()> {
             let names: Vec<String> = (0..REDIS_PUSH).map(|_| generator.generate()).collect();
-            let mut args: Vec<&[u8]> = vec![b"RPUSH", REDIS_KEY];
-            args.extend(names.iter().map(|n| n.as_bytes()));
-            conn.command(&args).map(drop)
+            redis_query::<i64>(conn, redis::cmd("RPUSH").arg(REDIS_KEY).arg(&names)).map(drop)
         };
-        conn_command_ok(&mut producer_conn, &[b"DEL", REDIS_KEY])?;
+        redis_query::<i64>(&mut producer_conn, redis::cmd("DEL").arg(REDIS_KEY))?;
         for _ in 0..(2 * REDIS_LOW_WATER as usize).div_ceil(REDIS_PUSH) {
             push(&mut producer_conn)?;
         }
@@ -541,17 +467,20 @@ impl RedisBaseline {
         let producer = {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
+                let llen = redis::cmd("LLEN").arg(REDIS_KEY).clone();
                 while !stop.load(Ordering::Relaxed) {
-                    match producer_conn.command(&[b"LLEN", REDIS_KEY])? {
-                        RedisReply::Integer(n) if n < REDIS_LOW_WATER => push(&mut producer_conn)?,
-                        _ => std::thread::sleep(Duration::from_millis(1)),
+                    if redis_query::<i64>(&mut producer_conn, &llen)? < REDIS_LOW_WATER {
+                        push(&mut producer_conn)?;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
                     }
                 }
                 Ok(())
             })
         };
         Ok(RedisBaseline {
-            connection: RedisConnection::connect(server.port())?,
+            connection: redis_connection(server.port())?,
+            lpop: redis::cmd("LPOP").arg(REDIS_KEY).clone(),
             stop,
             producer: Some(producer),
             empty_events: 0,
@@ -562,19 +491,12 @@ impl RedisBaseline {
     #[inline]
     pub fn next_into(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            match self.connection.command(&[b"LPOP", REDIS_KEY])? {
-                RedisReply::Bulk(len) => return Ok(copy_out(self.connection.bulk(len), buf)),
-                RedisReply::Nil => self.empty_events += 1,
-                other => {
-                    return Err(io::Error::other(format!("unexpected LPOP reply {other:?}")));
-                }
+            match redis_query::<Option<Vec<u8>>>(&mut self.connection, &self.lpop)? {
+                Some(name) => return Ok(copy_out(&name, buf)),
+                None => self.empty_events += 1,
             }
         }
     }
-}
-
-fn conn_command_ok(conn: &mut RedisConnection, args: &[&[u8]]) -> io::Result<()> {
-    conn.command(args).map(drop)
 }
 
 impl Drop for RedisBaseline {
