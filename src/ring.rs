@@ -98,7 +98,8 @@ pub struct SleepWords {
 /// Counters for `nickpool stats`, bumped only on slow paths.
 #[repr(C)]
 pub struct Counters {
-    /// Pull calls that found the ring empty.
+    /// Pull calls that found the ring empty after a short spin (about 200
+    /// retries); emptiness that ends within the spin is not counted.
     pub empty_events: AtomicU64,
     /// Times a consumer went to sleep on the futex.
     pub consumer_waits: AtomicU64,
