@@ -685,7 +685,10 @@ mod tests {
         }
         let mut got = Vec::new();
         assert_eq!(
-            ring.pull_with(4, |_, b| {
+            ring.pull_with(4, |i, b| {
+                // A retried attempt (a spurious compare-exchange failure)
+                // starts again from index 0: overwrite, never append.
+                got.truncate(i);
                 got.push(b.to_vec());
                 true
             }),
