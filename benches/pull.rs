@@ -35,12 +35,11 @@ use nickpool::bench::baseline::{
     ChaChaFloor, FormatBaseline, MutexPool, RedisBaseline, RedisServer, UnixSocketBaseline,
     cache_line_round_trip,
 };
+use nickpool::bench::{DaemonProcess, open_when_full};
 use nickpool::daemon::{self, Control, ServeOptions};
-use nickpool::generator::{DictSource, Seed};
 use std::ffi::{CString, c_char};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,66 +60,6 @@ fn remove_segment(name: &str) {
     let _ = std::fs::remove_file(nickpool::segment::shm_path(name));
 }
 
-/// Waits until a client can open `name` and its ring is full.
-fn open_when_full(name: &str, mut alive: impl FnMut() -> bool) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        assert!(alive(), "the daemon on {name} exited");
-        if let Ok(client) = Client::open(Some(name)) {
-            if client.stats().is_ok_and(|s| s.fill == s.capacity) {
-                return client;
-            }
-        }
-        assert!(Instant::now() < deadline, "no full ring on {name} in 10 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// `nickpool serve` as a child process; dropping it (also while unwinding
-/// from a panic) stops it and removes its segment.
-struct ProcessDaemon {
-    child: Child,
-    name: String,
-}
-
-impl ProcessDaemon {
-    fn start() -> (ProcessDaemon, Client) {
-        let name = unique_name("proc");
-        let child = Command::new(env!("CARGO_BIN_EXE_nickpool"))
-            .args([
-                "serve",
-                "--name",
-                &name,
-                "--capacity",
-                &CAPACITY.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nickpool serve");
-        let mut daemon = ProcessDaemon { child, name };
-        let client = open_when_full(&daemon.name.clone(), || {
-            matches!(daemon.child.try_wait(), Ok(None))
-        });
-        (daemon, client)
-    }
-}
-
-impl Drop for ProcessDaemon {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        remove_segment(&self.name);
-    }
-}
-
 /// The daemon as a thread of this process.
 struct ThreadDaemon {
     control: Arc<Control>,
@@ -132,15 +71,8 @@ impl ThreadDaemon {
     fn start() -> (ThreadDaemon, Client) {
         let name = unique_name("thread");
         let options = ServeOptions {
-            name: name.clone(),
             capacity: CAPACITY,
-            source: DictSource::default(),
-            seed: Seed::Os,
-            style: None,
-            mode: 0o600,
-            group: None,
-            test_tag: false,
-            metrics: None,
+            ..ServeOptions::new(name.clone())
         };
         let control = Control::new();
         let thread = {
@@ -153,8 +85,12 @@ impl ThreadDaemon {
             name,
         };
         let client = open_when_full(&daemon.name, || {
-            daemon.thread.as_ref().is_some_and(|t| !t.is_finished())
-        });
+            match daemon.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+                true => Ok(()),
+                false => Err("the daemon thread exited".to_owned()),
+            }
+        })
+        .expect("daemon thread serving");
         (daemon, client)
     }
 }
@@ -246,7 +182,12 @@ fn batch_per_nickname(client: &Client, buf: &mut Buf, k: usize, iters: u64) -> D
 fn pull(c: &mut Criterion) {
     let mut buf: Buf = [0; BUF_LEN];
     {
-        let (daemon, client) = ProcessDaemon::start();
+        let (daemon, client) = DaemonProcess::start(
+            Path::new(env!("CARGO_BIN_EXE_nickpool")),
+            &unique_name("proc"),
+            CAPACITY,
+        )
+        .expect("daemon process serving");
         let mut group = c.benchmark_group("pull");
         group.throughput(Throughput::Elements(1));
         group.bench_function("nickpool/process-producer", |b| {
@@ -261,7 +202,7 @@ fn pull(c: &mut Criterion) {
             });
         }
         group.finish();
-        c_abi(c, &daemon.name);
+        c_abi(c, daemon.name());
     }
     {
         let (_daemon, client) = ThreadDaemon::start();

@@ -7,7 +7,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nickpool::daemon::{NicknameSource, ServeOptions};
-use nickpool::generator::{DictSource, Dictionary, Generator, Seed, Selection};
+use nickpool::generator::{Dictionary, Generator, Seed, Selection};
 use nickpool::unique::{IndexSpace, Permutation, Store, UniqueOptions, UniqueSource};
 use std::hint::black_box;
 use std::path::Path;
@@ -18,15 +18,8 @@ const KEY: [u8; 16] = *b"nickpool-bench!!";
 
 fn serve_options() -> ServeOptions {
     ServeOptions {
-        name: "/nickpool-bench".into(),
         capacity: 1024,
-        source: DictSource::default(),
-        seed: Seed::Os,
-        style: None,
-        mode: 0o600,
-        group: None,
-        test_tag: false,
-        metrics: None,
+        ..ServeOptions::new("/nickpool-bench")
     }
 }
 

@@ -25,7 +25,7 @@
 mod common;
 
 use common::c::Build;
-use common::{Daemon, run_cli, unique_name};
+use common::{Daemon, Rng, run_cli, unique_name};
 use nickpool::segment::monotonic_ns;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -55,27 +55,6 @@ const MIN_EVENTS: usize = 250;
 const MAX_SECS: u64 = 75;
 /// Allowed statuses: NICKPOOL_OK, NICKPOOL_EMPTY, NICKPOOL_DAEMON_GONE.
 const ALLOWED_STATUSES: [u32; 3] = [0, 1, 6];
-
-/// A deterministic random sequence (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn millis(&mut self, from: u64, to: u64) -> Duration {
-        Duration::from_millis(from + self.below(to - from + 1))
-    }
-}
 
 /// The kinds of events, for the count the test reports and requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -74,7 +74,7 @@ fn consumers_killed_mid_pull_never_stall_the_others() {
     let _daemon = Daemon::start(&name, &["--capacity", "256"]);
     let client = Client::open(Some(&name)).unwrap();
     let mut buf = [0u8; 64];
-    let mut rng = 0x9e3779b97f4a7c15u64;
+    let mut rng = common::Rng(0x6b696c6c);
     for round in 0..50 {
         let mut puller = Command::new(common::nickpool_bin())
             .args(["pull", "--name", &name, "-n", "1000000000"])
@@ -84,10 +84,7 @@ fn consumers_killed_mid_pull_never_stall_the_others() {
             .expect("spawn pull");
         // A busy puller spends its time inside pulls: kill it at a random
         // moment within its first 30 ms.
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_micros(2000 + rng % 28_000));
+        std::thread::sleep(Duration::from_micros(2000 + rng.below(28_000)));
         puller.kill().unwrap();
         puller.wait().unwrap();
         // Another consumer is served at once: no slot is held by the dead.

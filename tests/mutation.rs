@@ -20,6 +20,7 @@
 
 mod common;
 
+use common::Rng;
 use nickpool::fuzzing::{PlantedImage, open_and_pull, sample_image};
 use nickpool::segment::{HEADER_SIZE, SLOTS_OFFSET, SegmentHeader, segment_size};
 use std::mem::offset_of;
@@ -36,27 +37,6 @@ const MAX_CALLS: usize = 200;
 const RANGE_VAR: &str = "NICKPOOL_MUTATION_RANGE";
 /// Prefix of the names the images are planted under, per parent process.
 const NAME_VAR: &str = "NICKPOOL_MUTATION_PREFIX";
-
-/// A deterministic random sequence (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
 
 /// The unmutated images: real segments of 4, 16 and 64 slots, full,
 /// partly drained and wrapped around, with nicknames of every length up to

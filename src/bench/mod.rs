@@ -1,7 +1,11 @@
 //! Support for measuring nickpool against what a user would use instead,
 //! shared by `nickpool bench` and `benches/pull.rs`: the alternatives
 //! ([`baseline`]) and a cycle-counter clock fine enough to time one pull
-//! ([`timer`]). Not part of the pooling API.
+//! ([`timer`]), and a daemon process to measure
+//! ([`DaemonProcess`]). Not part of the pooling API.
 
 pub mod baseline;
+mod daemon;
 pub mod timer;
+
+pub use daemon::{DaemonProcess, open_when_full};

@@ -43,6 +43,25 @@ pub struct ServeOptions {
     pub metrics: Option<SocketAddr>,
 }
 
+impl ServeOptions {
+    /// `nickpool serve`'s defaults for segment `name`: the default capacity,
+    /// the embedded dictionary, a seed from the OS, all styles by weight,
+    /// mode 0600, no group, no metrics.
+    pub fn new(name: impl Into<String>) -> ServeOptions {
+        ServeOptions {
+            name: name.into(),
+            capacity: crate::segment::DEFAULT_CAPACITY,
+            source: DictSource::default(),
+            seed: Seed::Os,
+            style: None,
+            mode: 0o600,
+            group: None,
+            test_tag: false,
+            metrics: None,
+        }
+    }
+}
+
 /// Requests to a running daemon; signal handlers set the flags.
 #[derive(Debug, Default)]
 pub struct Control {

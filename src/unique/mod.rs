@@ -623,22 +623,15 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generator::Seed;
 
     fn options(dict: &std::path::Path) -> ServeOptions {
         ServeOptions {
-            name: "/unused".into(),
             capacity: 4,
             source: DictSource {
                 dict: Some(dict.to_owned()),
                 ..DictSource::default()
             },
-            seed: Seed::Os,
-            style: None,
-            mode: 0o600,
-            group: None,
-            test_tag: false,
-            metrics: None,
+            ..ServeOptions::new("/unused")
         }
     }
 

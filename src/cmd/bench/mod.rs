@@ -20,9 +20,10 @@ pub mod worker;
 use super::CliError;
 use crate::BenchArgs;
 use hdrhistogram::Histogram;
+use nickpool::bench::DaemonProcess;
 use nickpool::bench::timer::TscClock;
 use nickpool::{Client, segment};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -87,72 +88,6 @@ fn config(args: &BenchArgs) -> Result<Config, CliError> {
 fn this_program() -> Result<std::path::PathBuf, CliError> {
     std::env::current_exe()
         .map_err(|e| CliError::Runtime(format!("cannot find this program to re-run it: {e}")))
-}
-
-/// The daemon the bench started; dropping it stops it (SIGTERM, then
-/// SIGKILL after 5 s) and removes a segment it left.
-struct OwnDaemon {
-    child: Child,
-    name: String,
-}
-
-impl OwnDaemon {
-    fn start(config: &Config) -> Result<(OwnDaemon, Client), CliError> {
-        let child = Command::new(this_program()?)
-            .arg("serve")
-            .args(["--name", &config.name])
-            .args(["--capacity", &config.capacity.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| CliError::Runtime(format!("cannot start nickpool serve: {e}")))?;
-        let mut daemon = OwnDaemon {
-            child,
-            name: config.name.clone(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                let mut log = String::new();
-                if let Some(err) = daemon.child.stderr.as_mut() {
-                    let _ = err.read_to_string(&mut log);
-                }
-                return Err(CliError::Runtime(format!(
-                    "the daemon exited with {status} before serving {}:\n{}",
-                    config.name,
-                    log.trim_end()
-                )));
-            }
-            if let Ok(client) = Client::open(Some(&config.name)) {
-                // Start from a full ring: the steady state.
-                if client.stats().is_ok_and(|s| s.fill == s.capacity) {
-                    return Ok((daemon, client));
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(CliError::Runtime(format!(
-                    "the daemon on {} did not fill its ring within 10 s",
-                    config.name
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for OwnDaemon {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(segment::shm_path(&self.name));
-    }
 }
 
 /// One worker process and its pipes.
@@ -273,7 +208,9 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         })?;
         (None, client)
     } else {
-        let (daemon, client) = OwnDaemon::start(&config)?;
+        let (daemon, client) =
+            DaemonProcess::start(&this_program()?, &config.name, config.capacity)
+                .map_err(CliError::Runtime)?;
         (Some(daemon), client)
     };
     let stats = |client: &Client| {
