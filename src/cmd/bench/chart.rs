@@ -33,10 +33,10 @@ fn percentile_label(x: f64) -> String {
 }
 
 pub fn write_svg(path: &Path, run: &Run) -> Result<(), Box<dyn std::error::Error>> {
-    let pull_label = if run.batch == 1 {
+    let pull_label = if run.config.batch == 1 {
         "nickpool pull".to_owned()
     } else {
-        format!("nickpool batch-{} (per nickname)", run.batch)
+        format!("nickpool batch-{} (per nickname)", run.config.batch)
     };
     let mut series = vec![(
         pull_label,
@@ -64,14 +64,19 @@ pub fn write_svg(path: &Path, run: &Run) -> Result<(), Box<dyn std::error::Error
 
     let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
     root.fill(&WHITE)?;
-    let paced = if run.rate > 0 {
-        format!(", paced at {} M/s", run.rate as f64 / 1e6)
+    let paced = if run.config.rate > 0 {
+        format!(", paced at {} M/s", run.config.rate as f64 / 1e6)
     } else {
         String::new()
     };
     let caption = format!(
         "nickpool bench {}: {} × {} thread(s), batch {}{paced}, {} s — {}",
-        run.date, run.procs, run.threads, run.batch, run.seconds, run.cpu
+        run.date,
+        run.config.procs,
+        run.config.threads,
+        run.config.batch,
+        run.config.seconds,
+        run.cpu
     );
     let mut chart = ChartBuilder::on(&root)
         .caption(caption, ("sans-serif", 18))

@@ -275,13 +275,14 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     drop(client);
     drop(own);
 
+    let own_daemon = !config.attach;
     let run = report::Run::new(
-        &config,
+        config,
         clock,
         results,
         report::Daemon {
             pid: daemon_pid,
-            own: !config.attach,
+            own: own_daemon,
             cpu_seconds: cpu_before.zip(cpu_after).map(|(b, a)| a - b),
             wall,
             rss_before_kib: rss_before,

@@ -68,14 +68,8 @@ impl Latency {
 pub struct Run {
     pub date: String,
     pub cpu: String,
-    pub name: String,
-    pub attach: bool,
-    pub procs: u32,
-    pub threads: u32,
-    pub seconds: u64,
-    pub batch: u32,
-    pub rate: u64,
-    pub capacity: u32,
+    /// What was asked for.
+    pub config: Config,
     pub clock: TscClock,
     pub overhead_ticks: u64,
     pub group: u32,
@@ -94,7 +88,7 @@ pub struct Run {
 
 impl Run {
     pub fn new(
-        config: &Config,
+        config: Config,
         clock: TscClock,
         workers: Vec<WorkerResult>,
         daemon: Daemon,
@@ -108,14 +102,7 @@ impl Run {
         Run {
             date: today_utc(),
             cpu: procfs::cpu_model(),
-            name: config.name.clone(),
-            attach: config.attach,
-            procs: config.procs,
-            threads: config.threads,
-            seconds: config.seconds,
-            batch: config.batch,
-            rate: config.rate,
-            capacity: config.capacity,
+            config,
             clock,
             overhead_ticks: workers.iter().map(|w| w.overhead_ticks).max().unwrap_or(0),
             group: workers.first().map_or(1, |w| w.group),
@@ -182,19 +169,19 @@ impl Run {
             t,
             "nickpool bench, {}: {} × {}, batch {}, {} s on {} ({}, capacity {})",
             self.date,
-            super::plural(self.procs, "process", "processes"),
-            super::plural(self.threads, "thread", "threads"),
-            self.batch,
-            self.seconds,
-            self.name,
+            super::plural(self.config.procs, "process", "processes"),
+            super::plural(self.config.threads, "thread", "threads"),
+            self.config.batch,
+            self.config.seconds,
+            self.config.name,
             daemon_kind,
-            self.capacity
+            self.config.capacity
         );
-        if self.rate > 0 {
+        if self.config.rate > 0 {
             let _ = writeln!(
                 t,
                 "paced: about {} pulls/s per thread",
-                millions(self.rate as f64)
+                millions(self.config.rate as f64)
             );
         }
         let _ = writeln!(t, "cpu: {}", self.cpu);
@@ -225,13 +212,13 @@ impl Run {
             );
         }
         let call = self.per_call_latency();
-        let what = if self.batch == 1 {
+        let what = if self.config.batch == 1 {
             "latency per pull "
         } else {
             "latency per call "
         };
         let _ = writeln!(t, "{what} {}", latency_line(&call));
-        if self.batch > 1 {
+        if self.config.batch > 1 {
             let nick = self.per_nickname_latency();
             let _ = writeln!(
                 t,
@@ -276,7 +263,7 @@ impl Run {
                 "note: the ring was under 5% full at {} of {} progress lines: the clients \
                  outran the daemon, so the latencies include waiting for it to generate; \
                  --rate below its refill rate measures the pull itself",
-                self.daemon.dry_seconds, self.seconds
+                self.daemon.dry_seconds, self.config.seconds
             );
         }
         if let Some(c) = &self.comparison {
@@ -301,10 +288,10 @@ impl Run {
         let _ = writeln!(
             t,
             "  {:<34} {:>9} {:>9} {:>9} {:>9} {:>11}",
-            if self.batch == 1 {
+            if self.config.batch == 1 {
                 "nickpool pull".to_owned()
             } else {
-                format!("nickpool pull (batch {}, per name)", self.batch)
+                format!("nickpool pull (batch {}, per name)", self.config.batch)
             },
             ns(pull.p50),
             ns(pull.p99),
@@ -397,14 +384,14 @@ impl Run {
             "date": self.date,
             "cpu": self.cpu,
             "config": {
-                "name": self.name,
-                "attach": self.attach,
-                "procs": self.procs,
-                "threads": self.threads,
-                "seconds": self.seconds,
-                "batch": self.batch,
-                "rate": self.rate,
-                "capacity": self.capacity,
+                "name": self.config.name,
+                "attach": self.config.attach,
+                "procs": self.config.procs,
+                "threads": self.config.threads,
+                "seconds": self.config.seconds,
+                "batch": self.config.batch,
+                "rate": self.config.rate,
+                "capacity": self.config.capacity,
             },
             "clock": {
                 "ticks_per_ns": round(self.clock.ticks_per_ns(), 4),
