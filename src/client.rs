@@ -410,7 +410,7 @@ fn finish(ring: Ring<'_>, pull: Pull) -> Option<Result<usize, Error>> {
 fn wake_producer(ring: Ring<'_>) {
     let sleep = &ring.header().sleep;
     // SYNC POINT (producer wake, consumer side): SeqCst, after our SeqCst
-    // claim; pairs with `Producer::prepare_sleep`.
+    // claim; pairs with `Producer::announce_sleep`.
     if sleep.producer_sleeping.load(Ordering::SeqCst) != 0
         && sleep.producer_sleeping.swap(0, Ordering::SeqCst) != 0
     {

@@ -204,11 +204,12 @@ pub(crate) fn run(
             std::thread::sleep(HEARTBEAT);
             continue;
         }
-        if let Some(seen) = producer.prepare_sleep() {
+        let seen = sleep.producer_futex.load(Ordering::SeqCst);
+        if producer.announce_sleep() {
             counters.producer_sleeps.fetch_add(1, Ordering::Relaxed);
             futex::wait(&sleep.producer_futex, seen, HEARTBEAT);
-            producer.end_sleep();
         }
+        producer.end_sleep();
     }
 }
 
