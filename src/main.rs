@@ -62,7 +62,10 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE")]
     blocklist: Option<PathBuf>,
     /// Seed for a reproducible sequence; default: a fresh seed from the OS.
-    /// Not with --unique, whose order comes from the permutation key.
+    /// `serve`: each shard S serves the sequence of `nickpool gen --seed N
+    /// --stream S`, whatever --producers; the order in which clients take
+    /// from the shards is not reproducible. Not with --unique, whose order
+    /// comes from the permutation key.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
 }
@@ -73,10 +76,23 @@ pub struct ServeArgs {
     /// [default: $NICKPOOL_NAME, else /nickpool]
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// Ring slots (a power of two from 4 to 16777216); each takes 64 bytes
-    /// of /dev/shm.
+    /// Slots of all shards together (a power of two from 4 to 16777216),
+    /// divided evenly among the shards; each takes 64 bytes of /dev/shm.
     #[arg(long, value_name = "N", default_value_t = nickpool::segment::DEFAULT_CAPACITY)]
     capacity: u32,
+    /// Rings the capacity is divided into: a power of two from 1 to 64,
+    /// each of at least 4 slots. A client pulls from the shard of the CPU
+    /// it runs on and takes from the others only when that one is empty,
+    /// so cores pulling at once rarely share a cache line. [default: the
+    /// online CPUs rounded up to a power of two, at most 64, fewer if the
+    /// capacity leaves a shard under 4 slots]
+    #[arg(long, value_name = "N")]
+    shards: Option<u32>,
+    /// Producer threads, from 1 to --shards: thread T fills shards T,
+    /// T + N, T + 2N, … and sleeps when they are all full. [default: one
+    /// per 4 online CPUs, at least 1, at most --shards]
+    #[arg(long, value_name = "N")]
+    producers: Option<u32>,
     /// Segment file mode in octal; 0600 lets only this user pull, 0660 also
     /// the segment's group (see --group).
     #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = cmd::serve::parse_mode)]
@@ -183,6 +199,10 @@ pub struct GenArgs {
     /// of nicknames.
     #[arg(long)]
     stats: bool,
+    /// Which of the seed's ChaCha streams: shard S of `serve --seed N`
+    /// serves `gen --seed N --stream S`.
+    #[arg(long, value_name = "S", default_value_t = 0, requires = "seed")]
+    stream: u64,
     #[command(flatten)]
     source: SourceArgs,
 }

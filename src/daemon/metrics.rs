@@ -11,6 +11,7 @@
 
 use super::{ServeError, log};
 use crate::metrics::{self, RefillTimes};
+use crate::ring::CacheLine;
 use crate::segment::Mapping;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,13 +46,14 @@ impl Endpoint {
         self.addr
     }
 
-    /// Answers scrapes from a thread of `scope`, reading `mapping` and
-    /// `refill` at each one, until the returned guard is dropped.
+    /// Answers scrapes from a thread of `scope`, reading `mapping` and the
+    /// producer threads' `refill` times at each one, until the returned
+    /// guard is dropped.
     pub(crate) fn spawn<'scope, 'env>(
         &'env self,
         scope: &'scope Scope<'scope, 'env>,
         mapping: &'env Mapping,
-        refill: &'env RefillTimes,
+        refill: &'env [CacheLine<RefillTimes>],
     ) -> std::io::Result<Running<'env>> {
         std::thread::Builder::new()
             .name("metrics".into())
@@ -59,7 +61,7 @@ impl Endpoint {
         Ok(Running(self))
     }
 
-    fn answer_until_stopped(&self, mapping: &Mapping, refill: &RefillTimes) {
+    fn answer_until_stopped(&self, mapping: &Mapping, refill: &[CacheLine<RefillTimes>]) {
         loop {
             match self.server.recv() {
                 Ok(request) => answer(request, mapping, refill),
@@ -85,7 +87,7 @@ impl Drop for Running<'_> {
     }
 }
 
-fn answer(request: tiny_http::Request, mapping: &Mapping, refill: &RefillTimes) {
+fn answer(request: tiny_http::Request, mapping: &Mapping, refill: &[CacheLine<RefillTimes>]) {
     use tiny_http::{Header, Method, Response};
     let header = |name: &str, value: &str| {
         Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
@@ -99,7 +101,8 @@ fn answer(request: tiny_http::Request, mapping: &Mapping, refill: &RefillTimes) 
             .with_header(header("Allow", "GET, HEAD"))
     } else {
         let stats = crate::client::read_stats(mapping);
-        match metrics::encode(&stats, Some(&refill.snapshot())) {
+        let refill = RefillTimes::snapshot_all(refill.iter().map(|r| &r.0));
+        match metrics::encode(&stats, Some(&refill)) {
             Ok(text) => Response::from_string(text)
                 .with_header(header("Content-Type", metrics::CONTENT_TYPE)),
             Err(_) => Response::from_string("cannot encode the metrics\n").with_status_code(500),
