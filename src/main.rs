@@ -240,6 +240,26 @@ pub struct BenchArgs {
     /// --attach.
     #[arg(long, value_name = "C", default_value_t = nickpool::segment::DEFAULT_CAPACITY, conflicts_with = "attach")]
     capacity: u32,
+    /// `serve --shards` for the daemon the bench starts [default: serve's].
+    #[arg(long, value_name = "N", conflicts_with = "attach")]
+    shards: Option<u32>,
+    /// `serve --producers` for the daemon the bench starts [default:
+    /// serve's].
+    #[arg(long, value_name = "N", conflicts_with = "attach")]
+    producers: Option<u32>,
+    /// Run the bench once per process count in the list (e.g. 1,2,4,8,15),
+    /// each with a fresh daemon unless --attach, and print one row per
+    /// count: total pulls/s, p50, p99, p99.9, empty events, daemon CPU.
+    /// Implies --pin.
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["procs", "compare", "svg"])]
+    sweep: Option<String>,
+    /// Give the daemon and every client thread CPUs of their own: the
+    /// bench's own daemon runs on the first P CPUs this process may use (P
+    /// = its producer threads), each client thread on one of the next ones
+    /// (with --attach: on CPUs outside the daemon's affinity). Where there
+    /// are too few CPUs, nothing is pinned and the report says so.
+    #[arg(long)]
+    pin: bool,
     /// Also measure, in this process and the same run, what a user would
     /// use instead: rand::rng() + format!, a ChaCha8 write (the floor of
     /// generation), a Mutex<VecDeque<String>> pool, a Unix-socket round trip,
@@ -266,6 +286,9 @@ pub struct BenchWorkerArgs {
     batch: u32,
     #[arg(long)]
     rate: u64,
+    /// One CPU per thread, comma-separated: thread i runs on the i-th.
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
 }
 
 #[derive(Args)]
