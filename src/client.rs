@@ -8,19 +8,22 @@
 //! thread's own memory; only when the run is used up does it claim again:
 //! one [`pull_any`] from the thread's home shard (chosen by the CPU it runs
 //! on), or, if that is empty, from the other shards. Claims start at one
-//! nickname and double each time a run is used up, to [`RUN_MAX`] + 1, so
-//! a thread that pulls once claims one. Everything else (waiting, liveness,
+//! nickname and double each time a run is used up, to [`RUN_MAX`] + 1 (32),
+//! so a thread that pulls once claims one. While a run is handed out, the
+//! slots of the next claim are fetched ahead ([`Ahead`]). Everything else (waiting, liveness,
 //! reattaching after a daemon restart) happens only when every shard is
 //! empty.
 //!
 //! What a run holds is claimed: no one else can hand it out. A thread that
 //! exits, or a process that exits or is killed, loses what its runs still
-//! hold: at most [`RUN_MAX`] nicknames per thread and handle. A child
-//! process never hands out its parent's runs: a `pthread_atfork` handler
-//! marks every run copied into the child as stale.
+//! hold: at most [`RUN_MAX`] nicknames per thread and handle, and one more
+//! if it dies inside a call. A child process never hands out its parent's
+//! runs: a `pthread_atfork` handler marks every run copied into the child
+//! as stale. The runs live on the heap (one allocation per thread that
+//! pulls, freed when it exits), not in every thread's TLS block.
 
 use crate::futex;
-use crate::ring::{Pull, RUN_MAX, Run, pull_any};
+use crate::ring::{Ahead, Payload, Pull, RUN_MAX, Run, pull_any};
 use crate::segment::{self, Mapping, STATE_LIVE, SegmentError};
 use arc_swap::ArcSwap;
 use std::cell::RefCell;
@@ -217,6 +220,9 @@ struct LocalRun {
     claim: usize,
     /// `Local::tick` at its last use, to find the least recently used.
     used_at: u64,
+    /// Where the next claim most likely starts, fetched ahead while the run
+    /// is handed out (after a claim that filled the run).
+    ahead: Ahead,
 }
 
 impl LocalRun {
@@ -225,7 +231,15 @@ impl LocalRun {
         run: Run::new(),
         claim: 1,
         used_at: 0,
+        ahead: Ahead::NONE,
     };
+}
+
+/// What a claim got: how many nicknames, and where the next claim from the
+/// same shard would start.
+struct Claim {
+    count: usize,
+    ahead: Ahead,
 }
 
 /// What a thread keeps between calls: its runs, and where it runs.
@@ -238,6 +252,8 @@ struct Local {
 struct Runs {
     /// [`FORK_GENERATION`] when the runs were filled.
     generation: u32,
+    /// The entry used last: the one the next call most likely wants.
+    last: usize,
     entries: [LocalRun; RUNS_PER_THREAD],
     tick: u64,
 }
@@ -250,16 +266,25 @@ struct Home {
 }
 
 thread_local! {
-    static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local {
+    /// Made at a thread's first call, dropped when it exits.
+    static LOCAL: RefCell<Option<Box<Local>>> = const { RefCell::new(None) };
+}
+
+impl Local {
+    fn new() -> Box<Local> {
+        Box::new(Local {
             runs: Runs {
-                generation: 0,
+                generation: FORK_GENERATION.load(Ordering::Relaxed),
+                last: 0,
                 entries: [LocalRun::EMPTY; RUNS_PER_THREAD],
                 tick: 0,
             },
-            home: Home { cpu: 0, claims_left: 0 },
+            home: Home {
+                cpu: 0,
+                claims_left: 0,
+            },
         })
-    };
+    }
 }
 
 impl Runs {
@@ -276,15 +301,41 @@ impl Runs {
         }
     }
 
+    /// The hot path: hands out the next nickname of mapping `serial`'s run
+    /// into `buf` if it is the run used last and holds one (or says it does
+    /// not fit, consuming nothing). `None` sends the call the long way.
+    #[inline]
+    fn take(&mut self, serial: u64, buf: &mut [u8]) -> Option<Result<usize, Error>> {
+        if self.generation != FORK_GENERATION.load(Ordering::Relaxed) {
+            return None;
+        }
+        debug_assert!(self.last < RUNS_PER_THREAD);
+        let entry = &mut self.entries[self.last];
+        if entry.serial != serial {
+            return None;
+        }
+        let nickname = entry.run.peek()?;
+        Some(match copy_into(buf, nickname) {
+            Some(len) => {
+                let handed = entry.run.advance();
+                entry.ahead.prefetch(handed - 1);
+                Ok(len)
+            }
+            None => Err(Error::BufferTooSmall {
+                needed: nickname.len(),
+            }),
+        })
+    }
+
     /// The run of mapping `serial`, if this thread has one.
     #[inline]
     fn run_of(&mut self, serial: u64) -> Option<&mut LocalRun> {
         self.check_fork();
+        let index = self.entries.iter().position(|e| e.serial == serial)?;
         self.tick += 1;
-        let tick = self.tick;
-        let entry = self.entries.iter_mut().find(|e| e.serial == serial)?;
-        entry.used_at = tick;
-        Some(entry)
+        self.last = index;
+        self.entries[index].used_at = self.tick;
+        Some(&mut self.entries[index])
     }
 
     /// The run of mapping `serial`, made if missing: in an entry whose run
@@ -306,6 +357,8 @@ impl Runs {
                 index
             }
         };
+        self.tick += 1;
+        self.last = index;
         self.entries[index].used_at = self.tick;
         &mut self.entries[index]
     }
@@ -374,32 +427,65 @@ impl Client {
     #[inline]
     pub fn next(&self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize, Error> {
         let serial = self.serial.load(Ordering::Relaxed);
-        LOCAL.with(|local| {
-            // Taken already: a call from within a call (a signal handler,
-            // which the contract does not allow, or a panic hook). Pull
-            // without a run.
-            let Ok(mut local) = local.try_borrow_mut() else {
-                return self.claim_next(None, None, buf, timeout);
-            };
-            if let Some(entry) = local.runs.run_of(serial) {
-                if let Some(nickname) = entry.run.peek() {
-                    return match copy_into(buf, nickname) {
-                        Some(len) => {
-                            entry.run.advance();
-                            Ok(len)
-                        }
-                        None => Err(Error::BufferTooSmall {
-                            needed: nickname.len(),
-                        }),
-                    };
-                }
+        // The common case: the next nickname of this thread's run.
+        let hit = LOCAL.try_with(|local| {
+            let mut local = local.try_borrow_mut().ok()?;
+            local.as_deref_mut()?.runs.take(serial, buf)
+        });
+        if let Ok(Some(result)) = hit {
+            return result;
+        }
+        self.next_claiming(serial, buf, timeout)
+    }
+
+    /// `next` the long way: another handle's run, a fork, a run used up or
+    /// a thread's first call. No thread-local state at all means the thread
+    /// is exiting (a call from another thread-local destructor): pull
+    /// without a run.
+    #[inline(never)]
+    fn next_claiming(
+        &self,
+        serial: u64,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize, Error> {
+        LOCAL
+            .try_with(|local| self.next_in(local, serial, buf, timeout))
+            .unwrap_or_else(|_| self.claim_next(None, None, buf, timeout))
+    }
+
+    fn next_in(
+        &self,
+        local: &RefCell<Option<Box<Local>>>,
+        serial: u64,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize, Error> {
+        // Taken already: a call from within a call (a signal handler, which
+        // the contract does not allow, or a panic hook). Pull without a run.
+        let Ok(mut local) = local.try_borrow_mut() else {
+            return self.claim_next(None, None, buf, timeout);
+        };
+        let local = local.get_or_insert_with(Local::new);
+        if let Some(entry) = local.runs.run_of(serial) {
+            if let Some(nickname) = entry.run.peek() {
+                return match copy_into(buf, nickname) {
+                    Some(len) => {
+                        let handed = entry.run.advance();
+                        entry.ahead.prefetch(handed - 1);
+                        Ok(len)
+                    }
+                    None => Err(Error::BufferTooSmall {
+                        needed: nickname.len(),
+                    }),
+                };
             }
-            let Local { runs, home } = &mut *local;
-            let entry = RUNS_ENABLED
-                .load(Ordering::Relaxed)
-                .then(|| runs.run_for(serial));
-            self.claim_next(entry, Some(home), buf, timeout)
-        })
+        }
+        let Local { runs, home } = &mut **local;
+        let entry = RUNS_ENABLED
+            .load(Ordering::Relaxed)
+            .then(|| runs.run_for(serial));
+        self.claim_next(entry, Some(home), buf, timeout)
     }
 
     /// `next` when the thread's run for this handle is empty: claims a new
@@ -414,9 +500,9 @@ impl Client {
     ) -> Result<usize, Error> {
         let max = entry.as_ref().map_or(1, |e| e.claim);
         let mut len = 0;
-        let claimed = self.pull_with(home, max, timeout, |i, nickname| {
+        let claimed = self.pull_with(home, max, timeout, |i, payload| {
             if i == 0 {
-                match copy_into(buf, nickname) {
+                match copy_into(buf, payload.text()) {
                     Some(n) => {
                         len = n;
                         true
@@ -425,13 +511,19 @@ impl Client {
                 }
             } else {
                 if let Some(entry) = entry.as_deref_mut() {
-                    entry.run.store(i, nickname);
+                    entry.run.store(i, payload);
                 }
                 true
             }
         })?;
         if let Some(entry) = entry {
-            entry.run.filled(claimed);
+            entry.run.filled(claimed.count);
+            // A full claim: the shard has more, fetch them ahead.
+            entry.ahead = if claimed.count == max {
+                claimed.ahead
+            } else {
+                Ahead::NONE
+            };
             entry.claim = (entry.claim * 2).min(RUN_MAX + 1);
         }
         Ok(len)
@@ -461,8 +553,11 @@ impl Client {
             ));
         }
         let serial = self.serial.load(Ordering::Relaxed);
-        LOCAL.with(|local| {
-            let mut local = local.try_borrow_mut().ok();
+        let mut batch = |local: Option<&RefCell<Option<Box<Local>>>>| {
+            let mut local = local.and_then(|l| l.try_borrow_mut().ok());
+            let mut local = local
+                .as_mut()
+                .map(|l| &mut **l.get_or_insert_with(Local::new));
             let (mut count, mut used) = (0, 0);
             if let Some(entry) = local.as_mut().and_then(|l| l.runs.run_of(serial)) {
                 while count < max {
@@ -490,7 +585,8 @@ impl Client {
                 timeout
             };
             let home = local.as_mut().map(|l| &mut l.home);
-            let claimed = self.pull_with(home, max - count, wait, |i, nickname| {
+            let claimed = self.pull_with(home, max - count, wait, |i, payload| {
+                let nickname = payload.text();
                 if i == 0 {
                     used = base; // A retried attempt starts over.
                 }
@@ -504,7 +600,7 @@ impl Client {
                 true
             });
             match claimed {
-                Ok(n) => Ok(count + n),
+                Ok(claim) => Ok(count + claim.count),
                 // What the run gave is handed out whatever the claim found.
                 Err(_) if count > 0 => Ok(count),
                 // The caller's view: the first nickname plus its NUL did
@@ -514,7 +610,12 @@ impl Client {
                 }
                 Err(e) => Err(e),
             }
-        })
+        };
+        match LOCAL.try_with(|local| batch(Some(local))) {
+            Ok(result) => result,
+            // The thread is exiting: no run.
+            Err(_) => batch(None),
+        }
     }
 
     /// The core pull: claims up to `max` nicknames from one shard (the
@@ -527,8 +628,8 @@ impl Client {
         mut home: Option<&mut Home>,
         max: usize,
         timeout: Option<Duration>,
-        mut sink: impl FnMut(usize, &[u8]) -> bool,
-    ) -> Result<usize, Error> {
+        mut sink: impl FnMut(usize, &Payload) -> bool,
+    ) -> Result<Claim, Error> {
         {
             let mapping = self.current.load();
             let shards = mapping.shards();
@@ -557,8 +658,8 @@ impl Client {
         home: usize,
         max: usize,
         timeout: Option<Duration>,
-        sink: &mut dyn FnMut(usize, &[u8]) -> bool,
-    ) -> Result<usize, Error> {
+        sink: &mut dyn FnMut(usize, &Payload) -> bool,
+    ) -> Result<Claim, Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut counted = false;
         loop {
@@ -566,7 +667,7 @@ impl Client {
             let shards = &*mapping;
             // A reattached mapping may have fewer shards.
             let home = home & (shards.shards() - 1);
-            let try_all = |sink: &mut dyn FnMut(usize, &[u8]) -> bool| {
+            let try_all = |sink: &mut dyn FnMut(usize, &Payload) -> bool| {
                 let (shard, pull) = pull_any(&shards, home, max, sink);
                 finish(shards, shard, pull)
             };
@@ -700,13 +801,17 @@ impl Client {
 /// Turns the outcome of a pull from `shard` into a call result; `None`
 /// means empty (keep trying).
 #[inline]
-fn finish(mapping: &Mapping, shard: usize, pull: Pull) -> Option<Result<usize, Error>> {
+fn finish(mapping: &Mapping, shard: usize, pull: Pull) -> Option<Result<Claim, Error>> {
     match pull {
         Pull::Claimed { start, count } => {
-            if mapping.shard(shard).crosses_wake_mark(start, count) {
+            let ring = mapping.shard(shard);
+            if ring.crosses_wake_mark(start, count) {
                 wake_producer(mapping, shard);
             }
-            Some(Ok(count))
+            Some(Ok(Claim {
+                count,
+                ahead: ring.ahead(start.wrapping_add(count as u64)),
+            }))
         }
         Pull::Empty => None,
         Pull::Refused { needed } => Some(Err(Error::BufferTooSmall { needed })),

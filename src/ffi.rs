@@ -476,11 +476,11 @@ pub unsafe extern "C" fn nickpool_close(client: *mut nickpool_client) {
 /// Thread-safety: any number of threads may call this on one handle at
 /// once; each nickname goes to exactly one caller. Not async-signal-safe.
 ///
-/// Claims ahead: a thread claims up to 16 nicknames at once (1, 2, 4, …
+/// Claims ahead: a thread claims up to 32 nicknames at once (1, 2, 4, …
 /// as it keeps calling) and hands them to its following calls on the same
 /// handle without touching shared memory. A thread that exits, or a
 /// process that exits or is killed, loses what it had claimed and not yet
-/// returned: at most 16 nicknames per thread and handle, never handed out
+/// returned: at most 32 nicknames per thread and handle, never handed out
 /// to anyone.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nickpool_next(
