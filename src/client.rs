@@ -263,7 +263,9 @@ impl Client {
         timeout: Option<Duration>,
         sink: &mut dyn FnMut(usize, &[u8]) -> bool,
     ) -> Result<usize, Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A deadline past what `Instant` can hold (`Duration::MAX`) is
+        // no deadline: wait without limit rather than overflow.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut counted = false;
         loop {
             let mapping = self.current.load_full();
@@ -312,12 +314,18 @@ impl Client {
             // killed between its claim and the wake); nudge it.
             wake_producer(ring);
             sleep.consumer_sleepers.fetch_add(1, Ordering::Relaxed);
+            // The futex word first, then the request: a wake-up that
+            // answers our request bumps the word after this load, so the
+            // wait below returns at once even if another consumer took the
+            // nicknames in between. (Read after the request, the bump could
+            // already be in `seen`, and we would sleep a whole slice.)
+            let seen = sleep.consumer_futex.load(Ordering::SeqCst);
             sleep.consumer_wake_wanted.store(1, Ordering::SeqCst);
             // SYNC POINT (consumer wake, consumer side): pairs with the
             // SeqCst fence in `Producer::take_wake_request`. Either the
-            // producer sees our request, or we see its data below.
+            // producer sees our request (and bumps the futex word after
+            // taking it), or we see its data below.
             fence(Ordering::SeqCst);
-            let seen = sleep.consumer_futex.load(Ordering::SeqCst);
             let result = finish(ring, ring.pull_with(max, &mut *sink));
             if result.is_none() {
                 counters.consumer_waits.fetch_add(1, Ordering::Relaxed);
