@@ -327,10 +327,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
 /// panic is caught and the function returns `OnPanic::on_panic` for its
 /// return type (NICKPOOL_INTERNAL_ERROR, with the panic's message as the
 /// thread's last error, for a status), so no unwinding ever reaches C
-/// (which would abort the process). `AssertUnwindSafe` is sound here: the only state a body shares
-/// beyond its call is the `Client`, which no panic can leave inconsistent
-/// (atomics, an `ArcSwap`, a mutex that tolerates poisoning), so the
-/// handle stays usable after NICKPOOL_INTERNAL_ERROR.
+/// (which would abort the process). `AssertUnwindSafe` is sound here: the
+/// only state a body shares beyond its call is the `Client`, which no panic
+/// can leave inconsistent (atomics, an `ArcSwap`, a mutex that tolerates
+/// poisoning), and this thread's last error, which is rewritten whole, so
+/// the handle stays usable after NICKPOOL_INTERNAL_ERROR.
 ///
 /// Test builds can arm a panic at the top of the next body on this thread,
 /// to prove that every function's boundary holds.
