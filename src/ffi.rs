@@ -883,8 +883,8 @@ pub extern "C" fn nickpool_status_str(status: nickpool_status_number) -> *const 
 /// message, NUL-terminated UTF-8, naming the segment, the file in
 /// /dev/shm, the system's error text and what to do, e.g.
 ///
-///   permission denied opening /dev/shm/nickpool (Permission denied, os
-///   error 13): this process runs as uid 1001, the segment belongs to uid
+///   permission denied opening /dev/shm/nickpool (Permission denied (os
+///   error 13)): this process runs as uid 1001, the segment belongs to uid
 ///   998 with mode 0600; run as the daemon's user or ask for `nickpool serve
 ///   --mode 0660 --group GROUP`
 ///
