@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 const SPIN_ROUNDS: u32 = 200;
 /// Longest single sleep; liveness is re-checked after each.
 const SLEEP_SLICE: Duration = Duration::from_millis(50);
+/// While no daemon serves the name, how long a waiting pull sleeps between
+/// looks for a new one (each look opens the name: tens of microseconds).
+const RESTART_POLL: Duration = Duration::from_millis(20);
 
 /// Why a client call failed. [`Error::status`] gives the C status number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +158,8 @@ fn attach(name: &str) -> Result<Mapping, Error> {
     let mapping = Mapping::open(name)?;
     if mapping.header().state.load(Ordering::Acquire) != STATE_LIVE || !mapping.daemon_alive() {
         return Err(Error::NotRunning(format!(
-            "no live daemon serves {name} (its segment is left over from a stopped daemon); start one with `nickpool serve --name {name}`"
+            "no live daemon serves {name} ({} is left over from a stopped daemon); start one with `nickpool serve --name {name}`",
+            segment::shm_path(name).display()
         )));
     }
     Ok(mapping)
@@ -181,7 +185,10 @@ impl Client {
 
     /// Pulls one nickname into `buf` (UTF-8, no terminator) and returns its
     /// length. `timeout`: `Some(Duration::ZERO)` never waits, `None` waits
-    /// without limit.
+    /// without limit. It bounds both the wait for the daemon to publish and,
+    /// while no daemon serves the name, the wait for a new one: the handle
+    /// reattaches to it and the call pulls from it (so `None` rides through
+    /// a restart); [`Error::DaemonGone`] only once the timeout has run out.
     pub fn next(&self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize, Error> {
         let mut len = 0;
         self.pull_with(1, timeout, |_, nickname| {
@@ -288,13 +295,8 @@ impl Client {
                 if let Some(result) = finish(ring, ring.pull_with(max, &mut *sink)) {
                     return result;
                 }
-                if self.reattach(&mapping)? {
-                    continue;
-                }
-                return Err(Error::DaemonGone(format!(
-                    "the daemon serving {} is gone; the handle reattaches when a new `nickpool serve --name {}` starts",
-                    self.name, self.name
-                )));
+                self.wait_for_daemon(&mapping, timeout, deadline)?;
+                continue;
             }
             if mapping.header().flags.load(Ordering::Relaxed) & segment::FLAG_EXHAUSTED != 0 {
                 return Err(Error::Exhausted);
@@ -342,6 +344,57 @@ impl Client {
         }
     }
 
+    /// The daemon of `old` is gone: waits until a daemon serves the name
+    /// again and the handle has reattached to it (`Ok`: pull again), or
+    /// until `deadline` (`DaemonGone`; `None` waits without limit, a
+    /// deadline already past looks once). Sleeps [`RESTART_POLL`] between
+    /// looks, so a caller waiting through a restart costs next to no CPU.
+    /// Any error but "not running" (the name now holds another user's or
+    /// an incompatible segment) ends the wait at once.
+    #[cold]
+    fn wait_for_daemon(
+        &self,
+        old: &Arc<Mapping>,
+        timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        loop {
+            if self.reattach(old)? {
+                return Ok(());
+            }
+            // A failed liveness test (the lock query) may have sent us
+            // here while the daemon lives on.
+            if old.header().state.load(Ordering::Acquire) == STATE_LIVE && old.daemon_alive() {
+                return Ok(());
+            }
+            let slice = match deadline {
+                None => RESTART_POLL,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.daemon_gone(old, timeout));
+                    }
+                    left.min(RESTART_POLL)
+                }
+            };
+            std::thread::sleep(slice);
+        }
+    }
+
+    /// The error for a daemon that is gone with no successor in `timeout`.
+    fn daemon_gone(&self, old: &Mapping, timeout: Option<Duration>) -> Error {
+        let name = &self.name;
+        let pid = old.header().daemon_pid.load(Ordering::Relaxed);
+        let waited = match timeout {
+            Some(t) if !t.is_zero() => format!(" within {} ms", t.as_millis()),
+            _ => String::new(),
+        };
+        Error::DaemonGone(format!(
+            "the daemon serving {name} (pid {pid}) is gone and no new daemon started on the name{waited}; \
+             the handle reattaches by itself when `nickpool serve --name {name}` starts"
+        ))
+    }
+
     /// Replaces the mapping with a new daemon's, if one runs under our name.
     /// Returns whether the handle now points at a live daemon other than
     /// `old`'s.
@@ -384,10 +437,7 @@ impl Client {
         let mut mapping = self.current.load_full();
         if mapping.header().state.load(Ordering::Acquire) != STATE_LIVE || !mapping.daemon_alive() {
             if !self.reattach(&mapping)? {
-                return Err(Error::DaemonGone(format!(
-                    "the daemon serving {} is gone",
-                    self.name
-                )));
+                return Err(self.daemon_gone(&mapping, None));
             }
             mapping = self.current.load_full();
         }

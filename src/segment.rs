@@ -585,12 +585,27 @@ fn validate(
 fn open_error(name: &str, path: &std::path::Path, e: io::Error) -> SegmentError {
     match e.raw_os_error() {
         Some(libc::ENOENT) => SegmentError::NotRunning(format!(
-            "no daemon is serving {name}; start one with `nickpool serve --name {name}`"
-        )),
-        Some(libc::EACCES) | Some(libc::EPERM) => SegmentError::PermissionDenied(format!(
-            "permission denied opening {}; run as the daemon's user or ask for `nickpool serve --mode 0660 --group GROUP`",
+            "no daemon is serving {name} ({} does not exist); start one with `nickpool serve --name {name}`",
             path.display()
         )),
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            // SAFETY: geteuid has no preconditions.
+            let uid = unsafe { libc::geteuid() };
+            let owner = std::fs::symlink_metadata(path)
+                .map(|m| {
+                    format!(
+                        ", the segment belongs to uid {} with mode {:04o}",
+                        m.uid(),
+                        m.mode() & 0o7777
+                    )
+                })
+                .unwrap_or_default();
+            SegmentError::PermissionDenied(format!(
+                "permission denied opening {} ({e}): this process runs as uid {uid}{owner}; \
+                 run as the daemon's user or ask for `nickpool serve --mode 0660 --group GROUP`",
+                path.display()
+            ))
+        }
         Some(libc::ELOOP) => SegmentError::Incompatible(format!(
             "{} is a symbolic link, not a segment; remove it",
             path.display()
