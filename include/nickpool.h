@@ -317,8 +317,12 @@ uint32_t nickpool_abi_version(void);
  *   NICKPOOL_NOT_RUNNING        no live daemon serves the name.
  *   NICKPOOL_INCOMPATIBLE       the segment is of another layout version,
  *                               or not a nickpool segment.
- *   NICKPOOL_PERMISSION_DENIED  this user may not open the segment, or
- *                               every user may write it (refused).
+ *   NICKPOOL_PERMISSION_DENIED  this user may not open the segment;
+ *                               every user may write it (refused); or
+ *                               its owner is not trusted: only this
+ *                               process's user, root, and the user that
+ *                               $NICKPOOL_OWNER names (a user name or a
+ *                               uid) are.
  *   NICKPOOL_INVALID_ARGUMENT   out_client is NULL, or the name is
  *                               invalid (bad characters, longer than 200
  *                               bytes, not UTF-8, or empty).
@@ -394,8 +398,10 @@ void nickpool_close(struct nickpool_client *client);
  *   NICKPOOL_INCOMPATIBLE       the segment turned out corrupt, or a new
  *                               daemon on the name has another layout.
  *   NICKPOOL_PERMISSION_DENIED  a new daemon's segment may not be opened,
- *                               or belongs to another user than the
- *                               segment this handle first opened.
+ *                               its owner is not trusted (see
+ *                               nickpool_open, $NICKPOOL_OWNER), or it
+ *                               belongs to another user than the segment
+ *                               this handle first opened.
  *   NICKPOOL_INVALID_ARGUMENT   client, buf or out_len is NULL, or
  *                               buf_len is 0.
  *   NICKPOOL_IO_ERROR           reattaching to a new daemon failed.

@@ -482,8 +482,12 @@ pub extern "C" fn nickpool_abi_version() -> u32 {
 ///   NICKPOOL_NOT_RUNNING        no live daemon serves the name.
 ///   NICKPOOL_INCOMPATIBLE       the segment is of another layout version,
 ///                               or not a nickpool segment.
-///   NICKPOOL_PERMISSION_DENIED  this user may not open the segment, or
-///                               every user may write it (refused).
+///   NICKPOOL_PERMISSION_DENIED  this user may not open the segment;
+///                               every user may write it (refused); or
+///                               its owner is not trusted: only this
+///                               process's user, root, and the user that
+///                               $NICKPOOL_OWNER names (a user name or a
+///                               uid) are.
 ///   NICKPOOL_INVALID_ARGUMENT   out_client is NULL, or the name is
 ///                               invalid (bad characters, longer than 200
 ///                               bytes, not UTF-8, or empty).
@@ -609,8 +613,10 @@ pub unsafe extern "C" fn nickpool_close(client: *mut nickpool_client) {
 ///   NICKPOOL_INCOMPATIBLE       the segment turned out corrupt, or a new
 ///                               daemon on the name has another layout.
 ///   NICKPOOL_PERMISSION_DENIED  a new daemon's segment may not be opened,
-///                               or belongs to another user than the
-///                               segment this handle first opened.
+///                               its owner is not trusted (see
+///                               nickpool_open, $NICKPOOL_OWNER), or it
+///                               belongs to another user than the segment
+///                               this handle first opened.
 ///   NICKPOOL_INVALID_ARGUMENT   client, buf or out_len is NULL, or
 ///                               buf_len is 0.
 ///   NICKPOOL_IO_ERROR           reattaching to a new daemon failed.
@@ -856,7 +862,7 @@ pub extern "C" fn nickpool_status_str(status: nickpool_status_number) -> *const 
                 c"the segment has another layout version or is corrupt; use a library and daemon of the same release (NICKPOOL_INCOMPATIBLE)"
             }
             Some(NICKPOOL_PERMISSION_DENIED) => {
-                c"permission denied opening the segment; run as the daemon's user or ask for `nickpool serve --mode 0660 --group GROUP` (NICKPOOL_PERMISSION_DENIED)"
+                c"permission denied opening the segment, or its owner is not trusted; run as the daemon's user, or serve with `--mode 0660 --group GROUP` and set NICKPOOL_OWNER to the daemon's user (NICKPOOL_PERMISSION_DENIED)"
             }
             Some(NICKPOOL_DAEMON_GONE) => {
                 c"the daemon is gone; the handle reattaches when a new daemon starts on the name (NICKPOOL_DAEMON_GONE)"
