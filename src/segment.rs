@@ -787,10 +787,14 @@ pub fn monotonic_ns() -> u64 {
 }
 
 fn random_u64() -> u64 {
-    use rand::TryRng;
-    rand::rngs::SysRng
-        .try_next_u64()
-        .unwrap_or_else(|_| monotonic_ms() ^ u64::from(std::process::id()) << 32)
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes to `bytes`.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n == bytes.len() as isize {
+        u64::from_ne_bytes(bytes)
+    } else {
+        monotonic_ms() ^ u64::from(std::process::id()) << 32
+    }
 }
 
 #[cfg(test)]
