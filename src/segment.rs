@@ -102,7 +102,7 @@ pub struct SegmentHeader {
     pub style: [AtomicU8; 64],
     _pad: [u8; 192],
     /// Daemon heartbeat: CLOCK_MONOTONIC milliseconds, updated at least every
-    /// [`crate::daemon::HEARTBEAT`]. On its own cache line, away from the
+    /// `nickpool_server::daemon::HEARTBEAT`. On its own cache line, away from the
     /// fields clients read.
     pub heartbeat_ms: crate::ring::CacheLine<AtomicU64>,
 }
