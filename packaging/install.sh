@@ -8,8 +8,9 @@
 #   --libdir DIR      libraries and pkgconfig/ (default PREFIX/lib)
 #   --includedir DIR  headers (default PREFIX/include)
 #   --from DIR        take the built libraries from DIR instead of running
-#                     `cargo build --release --lib` and using target/release
+#                     `cargo build --release -p nickpool` and using target/release
 #   DESTDIR=/stage    prepended to every path, for packagers
+#   STRIP=PROGRAM     the strip for the installed libnickpool.so (default strip)
 #
 # Afterwards (for a system prefix) run `ldconfig`, then build programs with
 #   cc app.c $(pkg-config --cflags --libs nickpool)
@@ -22,7 +23,7 @@ includedir=
 from=
 
 usage() {
-  sed -n '2,15s/^# \{0,1\}//p' "$0" >&2
+  sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 
@@ -45,12 +46,12 @@ includedir=${includedir:-$prefix/include}
 destdir=${DESTDIR:-}
 
 if [ -z "$from" ]; then
-  (cd "$root" && cargo build --release --lib)
+  (cd "$root" && cargo build --release -p nickpool --lib)
   from=${CARGO_TARGET_DIR:-$root/target}/release
 fi
 for f in libnickpool.so libnickpool.a; do
   if [ ! -f "$from/$f" ]; then
-    echo "install.sh: $from/$f not found; build with 'cargo build --release --lib' or pass --from DIR" >&2
+    echo "install.sh: $from/$f not found; build with 'cargo build --release -p nickpool' or pass --from DIR" >&2
     exit 1
   fi
 done
@@ -61,6 +62,8 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
 
 install -d "$destdir$libdir/pkgconfig" "$destdir$includedir"
 install -m 0755 "$from/libnickpool.so" "$destdir$libdir/$soname"
+# Debug info is most of a release build's size; the exported functions stay.
+"${STRIP:-strip}" --strip-unneeded "$destdir$libdir/$soname"
 ln -sf "$soname" "$destdir$libdir/libnickpool.so"
 install -m 0644 "$from/libnickpool.a" "$destdir$libdir/libnickpool.a"
 install -m 0644 "$root/include/nickpool.h" "$root/include/nickpool.hpp" "$destdir$includedir/"
