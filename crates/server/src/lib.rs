@@ -7,7 +7,7 @@
 //! - [`daemon`]: the producer behind `nickpool serve`.
 //! - [`metrics`]: Prometheus metrics for `serve --metrics` and `stats
 //!   --prometheus`.
-//! - [`bench`]: the alternatives and the clock `nickpool bench` and the
+//! - [`bench`](mod@bench): the alternatives and the clock `nickpool bench` and the
 //!   criterion benches measure with.
 //! - [`unique`]: unique mode's permutation, state file and Redis lease.
 //!
