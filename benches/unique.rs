@@ -6,9 +6,9 @@
 //! `cargo bench --bench unique`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use nickpool::daemon::{NicknameSource, ServeOptions};
-use nickpool::generator::{Dictionary, Generator, Seed, Selection};
-use nickpool::unique::{IndexSpace, Permutation, Store, UniqueOptions, UniqueSource};
+use nickpool_server::daemon::{NicknameSource, ServeOptions};
+use nickpool_server::generator::{Dictionary, Generator, Seed, Selection};
+use nickpool_server::unique::{IndexSpace, Permutation, Store, UniqueOptions, UniqueSource};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;

@@ -11,10 +11,11 @@
 #   --libdir DIR      libraries and pkgconfig/ (default PREFIX/lib)
 #   --includedir DIR  headers (default PREFIX/include)
 #   --from DIR        take the built libraries from DIR instead of running
-#                     `cargo build --release --lib` and using target/release
+#                     `cargo build --release -p nickpool` and using target/release
 #   --no-strip        keep the shared library's symbol table and debug info
 #                     (for packagers who split debug info themselves)
 #   DESTDIR=/stage    prepended to every path, for packagers
+#   STRIP=PROGRAM     the strip for the installed libnickpool.so (default strip)
 #
 # Afterwards (for a system prefix) run `ldconfig`, then build programs with
 #   cc app.c $(pkg-config --cflags --libs nickpool)
@@ -29,7 +30,7 @@ from=
 strip=yes
 
 usage() {
-  sed -n '2,21s/^# \{0,1\}//p' "$0" >&2
+  sed -n '2,22s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 
@@ -53,12 +54,12 @@ includedir=${includedir:-$prefix/include}
 destdir=${DESTDIR:-}
 
 if [ -z "$from" ]; then
-  (cd "$root" && cargo build --release --lib)
+  (cd "$root" && cargo build --release -p nickpool --lib)
   from=${CARGO_TARGET_DIR:-$root/target}/release
 fi
 for f in libnickpool.so libnickpool.a; do
   if [ ! -f "$from/$f" ]; then
-    echo "install.sh: $from/$f not found; build with 'cargo build --release --lib' or pass --from DIR" >&2
+    echo "install.sh: $from/$f not found; build with 'cargo build --release -p nickpool' or pass --from DIR" >&2
     exit 1
   fi
 done

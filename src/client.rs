@@ -481,8 +481,9 @@ fn wake_producer(ring: Ring<'_>) {
     }
 }
 
-/// Reads a mapping's statistics.
-pub(crate) fn read_stats(mapping: &Mapping) -> Stats {
+/// Reads a mapping's statistics (for the daemon's metrics endpoint).
+#[doc(hidden)]
+pub fn read_stats(mapping: &Mapping) -> Stats {
     let h = mapping.header();
     let ring = mapping.ring();
     let c = &ring.header().counters;

@@ -117,7 +117,7 @@ pub struct SegmentHeader {
     pub style: [AtomicU8; 64],
     _pad: [u8; 192],
     /// Daemon heartbeat: CLOCK_MONOTONIC milliseconds, updated at least every
-    /// [`crate::daemon::HEARTBEAT`]. On its own cache line, away from the
+    /// `nickpool_server::daemon::HEARTBEAT`. On its own cache line, away from the
     /// fields clients read.
     pub heartbeat_ms: crate::ring::CacheLine<AtomicU64>,
 }
@@ -1091,10 +1091,14 @@ pub fn monotonic_ns() -> u64 {
 }
 
 fn random_u64() -> u64 {
-    use rand::TryRng;
-    rand::rngs::SysRng
-        .try_next_u64()
-        .unwrap_or_else(|_| monotonic_ns() ^ u64::from(std::process::id()) << 32)
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes to `bytes`.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n == bytes.len() as isize {
+        u64::from_ne_bytes(bytes)
+    } else {
+        monotonic_ns() ^ u64::from(std::process::id()) << 32
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 mod common;
 
 use common::run_cli;
-use nickpool::generator::{
+use nickpool_server::generator::{
     Charset, Count, DEFAULT_DICT, Dictionary, Generator, LoadOptions, Seed, Selection, Tgh,
 };
 use std::collections::{HashMap, HashSet};

@@ -20,7 +20,7 @@ pub fn root() -> PathBuf {
 /// target/<profile>/deps but copies them up to target/<profile> only on
 /// `cargo build`, so the copies up there may be stale: prefer deps/.
 pub fn lib_dir() -> PathBuf {
-    let profile_dir = Path::new(env!("CARGO_BIN_EXE_nickpool")).parent().unwrap();
+    let profile_dir = &super::binary::profile_dir();
     [profile_dir.join("deps"), profile_dir.to_path_buf()]
         .into_iter()
         .find(|dir| dir.join("libnickpool.so").exists() && dir.join("libnickpool.a").exists())

@@ -4,7 +4,7 @@
 
 use super::report::{Run, ns};
 use hdrhistogram::Histogram;
-use nickpool::bench::timer::TscClock;
+use nickpool_server::bench::timer::TscClock;
 use plotters::prelude::*;
 use std::path::Path;
 

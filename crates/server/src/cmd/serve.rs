@@ -2,9 +2,9 @@
 
 use super::CliError;
 use crate::{ServeArgs, UniqueArgs};
-use nickpool::daemon::{self, Control, ServeError, ServeOptions};
 use nickpool::segment;
-use nickpool::unique::{self, LeaseUrl, Store, UniqueOptions};
+use nickpool_server::daemon::{self, Control, ServeError, ServeOptions};
+use nickpool_server::unique::{self, LeaseUrl, Store, UniqueOptions};
 
 /// Parses an octal file mode for the segment: 0600 (the owner only) or 0660
 /// (also the group). Clients open the segment read-write — a pull writes its

@@ -10,7 +10,7 @@ use super::measure::{GROUP, SAMPLE_GROUPS, Sampler};
 use crate::BenchWorkerArgs;
 use crate::cmd::CliError;
 use nickpool::Client;
-use nickpool::bench::timer::{self, TscClock};
+use nickpool_server::bench::timer::{self, TscClock};
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};

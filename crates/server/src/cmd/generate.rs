@@ -2,7 +2,9 @@
 
 use super::{CliError, write_result};
 use crate::{CheckDictArgs, GenArgs, SourceArgs};
-use nickpool::generator::{Count, DictSource, Dictionary, Generator, LoadOptions, Seed, Selection};
+use nickpool_server::generator::{
+    Count, DictSource, Dictionary, Generator, LoadOptions, Seed, Selection,
+};
 use std::io::Write;
 use std::sync::Arc;
 

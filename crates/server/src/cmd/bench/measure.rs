@@ -1,6 +1,6 @@
 //! How `nickpool bench` times operations: in groups of [`GROUP`]
 //! back-to-back calls, one fenced cycle-counter read at each end
-//! (`nickpool::bench::timer`); the group's time, less the timer's own cost,
+//! (`nickpool_server::bench::timer`); the group's time, less the timer's own cost,
 //! divided by the calls, goes into an HDR histogram once per call. One
 //! group in [`SAMPLE_GROUPS`] is timed.
 //!
@@ -18,7 +18,7 @@
 //! hundreds of thousands of samples a second.
 
 use hdrhistogram::Histogram;
-use nickpool::bench::timer;
+use nickpool_server::bench::timer;
 use std::time::{Duration, Instant};
 
 /// Calls per timed group for operations of nanoseconds.

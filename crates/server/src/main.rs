@@ -4,7 +4,7 @@
 mod cmd;
 
 use clap::{Args, Parser, Subcommand};
-use nickpool::generator::Charset;
+use nickpool_server::generator::Charset;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -4,7 +4,7 @@ use super::compare::Comparison;
 use super::measure::{self, Measured};
 use super::{Config, WorkerResult, procfs};
 use hdrhistogram::Histogram;
-use nickpool::bench::timer::TscClock;
+use nickpool_server::bench::timer::TscClock;
 use serde_json::json;
 use std::fmt::Write;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 
 use super::{CliError, write_result};
 use crate::DecodeArgs;
-use nickpool::generator::DictSource;
-use nickpool::unique::{self, DecodeError, DecodeKey, LeaseUrl};
+use nickpool_server::generator::DictSource;
+use nickpool_server::unique::{self, DecodeError, DecodeKey, LeaseUrl};
 use std::io::Write;
 
 pub fn run(args: DecodeArgs) -> Result<(), CliError> {

@@ -2,7 +2,7 @@
 //! with the same sampler as the pulls, right after them.
 
 use super::measure::{self, GROUP, Measured, SAMPLE_GROUPS};
-use nickpool::bench::baseline::{
+use nickpool_server::bench::baseline::{
     ChaChaFloor, FormatBaseline, MutexPool, RedisBaseline, RedisServer, UnixSocketBaseline,
     cache_line_round_trip,
 };
