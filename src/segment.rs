@@ -413,33 +413,16 @@ fn uid_of(user: &str) -> Option<u32> {
     if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
         return user.parse().ok();
     }
-    let name = std::ffi::CString::new(user).ok()?;
-    lookup_user(
-        |pwd, buf, result| {
-            // SAFETY: `name` is NUL-terminated; `pwd`, `buf` (of the given
-            // length) and `result` are valid for writing for the call.
-            unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf.as_mut_ptr(), buf.len(), result) }
-        },
-        |pwd| pwd.pw_uid,
-    )
+    passwd_entries()
+        .find(|(name, _)| name == user)
+        .map(|(_, uid)| uid)
 }
 
 /// The name of user `uid`, if it has one.
 fn user_name(uid: u32) -> Option<String> {
-    lookup_user(
-        |pwd, buf, result| {
-            // SAFETY: `pwd`, `buf` (of the given length) and `result` are
-            // valid for writing for the call.
-            unsafe { libc::getpwuid_r(uid, pwd, buf.as_mut_ptr(), buf.len(), result) }
-        },
-        |pwd| {
-            // SAFETY: a successful lookup points `pw_name` at a
-            // NUL-terminated string in the buffer, alive during `read`.
-            unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) }
-                .to_string_lossy()
-                .into_owned()
-        },
-    )
+    passwd_entries()
+        .find(|&(_, u)| u == uid)
+        .map(|(name, _)| name)
 }
 
 /// "user NAME (uid N)", or "uid N" for a uid without a name.
@@ -450,29 +433,22 @@ fn user_label(uid: u32) -> String {
     }
 }
 
-/// Runs a reentrant passwd lookup (`getpwnam_r`, `getpwuid_r`: thread-safe,
-/// unlike `getpwnam`) with a buffer that grows on ERANGE, and `read`s the
-/// entry found while the buffer its strings point into is alive.
-fn lookup_user<T>(
-    mut lookup: impl FnMut(
-        *mut libc::passwd,
-        &mut [libc::c_char],
-        *mut *mut libc::passwd,
-    ) -> libc::c_int,
-    read: impl FnOnce(&libc::passwd) -> T,
-) -> Option<T> {
-    // SAFETY: passwd is a plain C struct; all-zero is a valid value.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 1024];
-    loop {
-        let mut result = std::ptr::null_mut();
-        let rc = lookup(&mut pwd, &mut buf, &mut result);
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        return (rc == 0 && !result.is_null()).then(|| read(&pwd));
-    }
+/// The (name, uid) pairs of /etc/passwd. Read directly rather than through
+/// `getpwnam_r`: the C library must link statically without a warning, and
+/// glibc's NSS cannot work in a static program. Users that only a directory
+/// service (LDAP, sssd) knows are therefore named by uid
+/// (`NICKPOOL_OWNER=1234`), which is what the README says to do anyway.
+fn passwd_entries() -> impl Iterator<Item = (String, u32)> {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let uid = fields.nth(1)?.parse().ok()?;
+            (!name.is_empty() && !name.starts_with(['#', '+', '-'])).then(|| (name.to_owned(), uid))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 /// Which named users and groups an extended ACL on `file` lets in (with
