@@ -12,6 +12,11 @@
 //! were never used are skipped, as are combinations where a blocked term
 //! forms across a join.
 //!
+//! A daemon's producer threads each draw from a source of their own
+//! ([`UniqueSource::another`]); the sources share one block reserver, which
+//! hands each of them disjoint blocks and writes (or leases) every block
+//! before its source uses it.
+//!
 //! Several daemons split one space without talking: node `I` of `N` uses
 //! the counters `c ≡ I (mod N)` (they must share the key), or they lease
 //! blocks of one Redis counter.
@@ -30,11 +35,11 @@ pub use state::StateFile;
 
 use crate::daemon::{self, Control, NicknameSource, ServeError, ServeOptions, log};
 use crate::generator::{DictSource, Dictionary};
+use crate::ring::CacheLine;
 use crate::segment::SegmentHeader;
-use std::cell::Cell;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Smallest and largest number of counters reserved at once. The block
@@ -115,32 +120,74 @@ pub fn random_key() -> [u8; 16] {
 /// Where counter blocks come from.
 enum Reserver {
     Local { file: StateFile, state: State },
-    Lease { lease: Box<Lease>, leased: u64 },
+    Lease { lease: Box<Lease> },
+}
+
+/// Hands disjoint blocks of counters to every source of a daemon (one
+/// source per producer thread). A block is durably in the state file, or
+/// leased, before [`BlockReserver::reserve`] returns it, so a restart
+/// begins past every block any source may have used.
+struct BlockReserver {
+    reserver: Reserver,
+    /// Nothing is left: every later reservation fails too.
+    exhausted: bool,
+    failing_since: Option<Instant>,
+    failure_logged: Option<Instant>,
+}
+
+/// What a reservation found.
+enum Reserved {
+    /// Counters `start..end` of this node's share are now the caller's.
+    Block { start: u64, end: u64 },
+    /// The share (or the lease) is used up, now and for good.
+    Exhausted,
+    /// The store failed; the caller asks again later.
+    Failed,
+}
+
+/// What the sources of one daemon share.
+struct Shared {
+    blocks: Mutex<BlockReserver>,
+    /// Counter `c` of this node is global counter `node + nodes * c`.
+    node: u64,
+    nodes: u64,
+    /// Counters this node may use: `0..share`.
+    share: u64,
+    lease: bool,
+    size: u64,
+    /// With a state file: the reserved mark (every counter below it was
+    /// handed to a source, or skipped by a restart). With a lease: what the
+    /// fleet had leased as of this daemon's last lease.
+    mark: AtomicU64,
+    /// Each source's reserved but unused counters (see
+    /// [`UniqueSource::used`]), one cell per source, each on a cache line
+    /// of its own: its thread writes it at every nickname.
+    unused: Mutex<Vec<Arc<CacheLine<AtomicU64>>>>,
+    /// Counters whose combination was blocked, over all sources.
+    skipped: AtomicU64,
+    low_warned: AtomicBool,
 }
 
 /// Unique mode's nickname source: counter → permutation → index → nickname.
+///
+/// One source serves one producer thread; [`UniqueSource::another`] makes
+/// a source for a further thread. Sources of one daemon share the block
+/// reserver, so each owns disjoint counter blocks, all reserved durably
+/// before use.
 pub struct UniqueSource {
     space: IndexSpace,
     permutation: Permutation,
-    reserver: Reserver,
-    /// Counter `c` of this source is global counter `node + nodes * c`.
-    node: u64,
-    nodes: u64,
-    /// Counters this source may use: `0..share`.
-    share: u64,
-    /// Next counter; the block `next..block_end` is reserved.
+    shared: Arc<Shared>,
+    /// Next counter; the block `next..block_end` is this source's.
     next: u64,
     block_end: u64,
     block_size: u64,
     block_started: Option<Instant>,
     exhausted: bool,
-    /// Counters whose combination was blocked.
-    skipped: u64,
-    failing_since: Option<Instant>,
-    failure_logged: Option<Instant>,
+    /// `block_end - next`, for the shared gauge.
+    unused: Arc<CacheLine<AtomicU64>>,
     dict_source: DictSource,
     style: Option<String>,
-    low_warned: Cell<bool>,
 }
 
 impl UniqueSource {
@@ -165,7 +212,7 @@ impl UniqueSource {
             size,
         };
         let fp = hex(&proposed.fingerprint);
-        let (reserver, id, next) = match &unique.store {
+        let (reserver, id, mark) = match &unique.store {
             Store::StateFile { path, reset } => {
                 let file = StateFile::lock(path)?;
                 let existing = if *reset {
@@ -215,8 +262,8 @@ impl UniqueSource {
                     }
                 };
                 let id = state.space;
-                let next = state.reserved;
-                (Reserver::Local { file, state }, id, next)
+                let mark = state.reserved;
+                (Reserver::Local { file, state }, id, mark)
             }
             Store::Lease(url) => {
                 if unique.nodes != 1 {
@@ -234,10 +281,9 @@ impl UniqueSource {
                 (
                     Reserver::Lease {
                         lease: Box::new(lease),
-                        leased,
                     },
                     id,
-                    0,
+                    leased,
                 )
             }
         };
@@ -266,53 +312,104 @@ impl UniqueSource {
                     "unique: {size} indices; some may be blocked across a join and skipped (too many to count)"
                 )),
             });
-        let source = UniqueSource {
-            permutation: Permutation::new(&id.key, size),
-            space,
-            reserver,
+        let lease = matches!(reserver, Reserver::Lease { .. });
+        let shared = Arc::new(Shared {
+            blocks: Mutex::new(BlockReserver {
+                reserver,
+                exhausted: false,
+                failing_since: None,
+                failure_logged: None,
+            }),
             node,
             nodes,
             share,
-            next,
-            block_end: next,
+            lease,
+            size,
+            mark: AtomicU64::new(mark),
+            unused: Mutex::new(Vec::new()),
+            skipped: AtomicU64::new(0),
+            low_warned: AtomicBool::new(false),
+        });
+        Ok(UniqueSource::with_shared(
+            space,
+            Permutation::new(&id.key, size),
+            shared,
+            options.source.clone(),
+            options.style.clone(),
+        ))
+    }
+
+    fn with_shared(
+        space: IndexSpace,
+        permutation: Permutation,
+        shared: Arc<Shared>,
+        dict_source: DictSource,
+        style: Option<String>,
+    ) -> UniqueSource {
+        let unused = Arc::new(CacheLine(AtomicU64::new(0)));
+        lock(&shared.unused).push(Arc::clone(&unused));
+        UniqueSource {
+            space,
+            permutation,
+            shared,
+            next: 0,
+            block_end: 0,
             block_size: MIN_BLOCK,
             block_started: None,
             exhausted: false,
-            skipped: 0,
-            failing_since: None,
-            failure_logged: None,
-            dict_source: options.source.clone(),
-            style: options.style.clone(),
-            low_warned: Cell::new(false),
-        };
-        Ok(source)
+            unused,
+            dict_source,
+            style,
+        }
+    }
+
+    /// A source for a further producer thread: the same dictionary,
+    /// permutation and store, its own counter blocks (disjoint from every
+    /// other source's).
+    pub fn another(&self) -> UniqueSource {
+        UniqueSource::with_shared(
+            self.space.clone(),
+            self.permutation.clone(),
+            Arc::clone(&self.shared),
+            self.dict_source.clone(),
+            self.style.clone(),
+        )
     }
 
     /// The space this source counts through: the node's share with a state
     /// file, the whole space with a lease.
     pub fn total(&self) -> u64 {
-        match self.reserver {
-            Reserver::Local { .. } => self.share,
-            Reserver::Lease { .. } => self.space.size(),
+        if self.shared.lease {
+            self.shared.size
+        } else {
+            self.shared.share
         }
     }
 
-    /// Counters used: this node's with a state file (those skipped by
-    /// restarts included), the whole fleet's leases with a lease.
+    /// Counters used by every source of this daemon: this node's with a
+    /// state file (those skipped by restarts included; those reserved by a
+    /// source and not used yet excluded), the whole fleet's leases with a
+    /// lease.
     pub fn used(&self) -> u64 {
-        match self.reserver {
-            Reserver::Local { .. } => self.next,
-            Reserver::Lease { leased, .. } => leased.min(self.space.size()),
+        let mark = self.shared.mark.load(Ordering::Relaxed);
+        if self.shared.lease {
+            return mark.min(self.shared.size);
         }
+        let unused: u64 = lock(&self.shared.unused)
+            .iter()
+            .map(|u| u.load(Ordering::Relaxed))
+            .sum();
+        mark.saturating_sub(unused)
     }
 
-    /// Counters whose combination was blocked and skipped so far.
+    /// Counters whose combination was blocked and skipped so far, by every
+    /// source.
     pub fn skipped(&self) -> u64 {
-        self.skipped
+        self.shared.skipped.load(Ordering::Relaxed)
     }
 
-    /// Reserves the next block. False when exhausted or when the store
-    /// failed (then the producer asks again a little later).
+    /// Takes the next block for this source. False when exhausted or when
+    /// the store failed (then the producer asks again a little later).
     #[cold]
     fn refill(&mut self) -> bool {
         if self.exhausted {
@@ -328,20 +425,49 @@ impl UniqueSource {
                 self.block_size = (self.block_size / 2).max(MIN_BLOCK);
             }
         }
-        let result = match &mut self.reserver {
+        match self.shared.reserve(self.block_size, now) {
+            Reserved::Block { start, end } => {
+                self.next = start;
+                self.block_end = end;
+                self.block_started = Some(now);
+                self.unused.store(end - start, Ordering::Relaxed);
+                true
+            }
+            Reserved::Exhausted => {
+                self.exhausted = true;
+                self.next = self.block_end;
+                self.unused.store(0, Ordering::Relaxed);
+                false
+            }
+            Reserved::Failed => false,
+        }
+    }
+}
+
+impl Shared {
+    /// Reserves the next block of up to `size` counters, for any source.
+    fn reserve(&self, size: u64, now: Instant) -> Reserved {
+        let mut blocks = lock(&self.blocks);
+        if blocks.exhausted {
+            return Reserved::Exhausted;
+        }
+        let result = match &mut blocks.reserver {
             Reserver::Local { file, state } => {
-                if self.next >= self.share {
+                if state.reserved >= self.share {
                     Ok(None)
                 } else {
-                    let end = (self.next + self.block_size).min(self.share);
-                    let previous = state.reserved;
+                    let start = state.reserved;
+                    let end = (start + size).min(self.share);
                     state.reserved = end;
                     // SYNC POINT (crash safety): the block is on disk before
                     // any of its counters is used.
                     match file.save(state) {
-                        Ok(()) => Ok(Some((self.next, end))),
+                        Ok(()) => {
+                            self.mark.store(end, Ordering::Relaxed);
+                            Ok(Some((start, end)))
+                        }
                         Err(e) => {
-                            state.reserved = previous;
+                            state.reserved = start;
                             Err(format!(
                                 "cannot save state file {}: {e}",
                                 file.path().display()
@@ -350,10 +476,10 @@ impl UniqueSource {
                     }
                 }
             }
-            Reserver::Lease { lease, leased } => match lease.take(self.block_size) {
+            Reserver::Lease { lease } => match lease.take(size) {
                 Ok(end) => {
-                    *leased = (*leased).max(end);
-                    let start = end - self.block_size;
+                    self.mark.fetch_max(end, Ordering::Relaxed);
+                    let start = end - size;
                     if start >= self.share {
                         Ok(None)
                     } else {
@@ -365,36 +491,28 @@ impl UniqueSource {
         };
         match result {
             Ok(Some((start, end))) => {
-                if let Some(since) = self.failing_since.take() {
+                if let Some(since) = blocks.failing_since.take() {
                     log(format_args!(
                         "unique: reserving works again after {:.1} s",
                         since.elapsed().as_secs_f64()
                     ));
-                    self.failure_logged = None;
+                    blocks.failure_logged = None;
                 }
-                self.next = start;
-                self.block_end = end;
-                self.block_started = Some(now);
-                true
+                Reserved::Block { start, end }
             }
             Ok(None) => {
-                self.exhausted = true;
-                self.next = self.next.max(self.block_end);
+                blocks.exhausted = true;
                 log(format_args!(
                     "unique: all {} counters of this {} are used ({} combinations skipped as blocked since start)",
                     self.share,
-                    if matches!(self.reserver, Reserver::Lease { .. }) {
-                        "lease"
-                    } else {
-                        "node's share"
-                    },
-                    self.skipped
+                    if self.lease { "lease" } else { "node's share" },
+                    self.skipped.load(Ordering::Relaxed)
                 ));
-                false
+                Reserved::Exhausted
             }
             Err(e) => {
-                let since = *self.failing_since.get_or_insert(now);
-                let due = self
+                let since = *blocks.failing_since.get_or_insert(now);
+                let due = blocks
                     .failure_logged
                     .is_none_or(|at| now.duration_since(at) >= FAILURE_LOG_EVERY);
                 if due {
@@ -402,12 +520,21 @@ impl UniqueSource {
                         "unique: cannot reserve the next block ({} s so far; nothing new is handed out until it works, retrying): {e}",
                         since.elapsed().as_secs()
                     ));
-                    self.failure_logged = Some(now);
+                    blocks.failure_logged = Some(now);
                 }
-                false
+                Reserved::Failed
             }
         }
     }
+}
+
+/// Locks a mutex of the shared state; a thread that panicked while holding
+/// it left consistent data (every update is one assignment), so poisoning
+/// is ignored.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Refuses a state file that does not belong to this dictionary, node or
@@ -459,10 +586,16 @@ impl NicknameSource for UniqueSource {
             }
             let counter = self.next;
             self.next += 1;
-            let index = self.permutation.permute(self.node + self.nodes * counter);
+            self.unused
+                .store(self.block_end - self.next, Ordering::Relaxed);
+            let index = self
+                .permutation
+                .permute(self.shared.node + self.shared.nodes * counter);
             match self.space.render(index, out) {
                 Some(len) => return Some(len),
-                None => self.skipped += 1,
+                None => {
+                    self.shared.skipped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -499,7 +632,9 @@ impl NicknameSource for UniqueSource {
         let (used, total) = (self.used(), self.total());
         header.unique_used.store(used, Ordering::Relaxed);
         let remaining = total.saturating_sub(used);
-        if u128::from(remaining) * 100 < u128::from(total) && !self.low_warned.replace(true) {
+        if u128::from(remaining) * 100 < u128::from(total)
+            && !self.shared.low_warned.swap(true, Ordering::Relaxed)
+        {
             log(format_args!(
                 "WARNING: unique space below 1%: {remaining} of {total} left; extend the dictionary (more words, or a style with {{digits:N}}) and move to it with --reset-state before it runs out"
             ));
@@ -712,6 +847,66 @@ mod tests {
             assert_eq!((source.used(), source.total()), (count, count));
         }
         assert_eq!(all.len(), 1000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sources_of_several_threads_never_overlap_and_a_restart_skips_their_blocks() {
+        let dir = std::env::temp_dir().join(format!("nickpool-threads-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dict = dir.join("d.dict");
+        // 星0000 … 星9999.
+        std::fs::write(&dict, "[class a]\n星 x\n[styles]\nn 1 {a}{digits:4}\n").unwrap();
+        let unique = UniqueOptions {
+            store: Store::StateFile {
+                path: dir.join("s"),
+                reset: false,
+            },
+            node: 0,
+            nodes: 1,
+            key: None,
+        };
+        let first = UniqueSource::open(&options(&dict), &unique).unwrap();
+        let sources = vec![first.another(), first.another(), first.another()];
+        // Three producer threads draw at once, each from its own source.
+        let drawn: Vec<Vec<String>> = std::thread::scope(|s| {
+            let threads: Vec<_> = sources
+                .into_iter()
+                .zip([1500, 700, 2100])
+                .map(|(mut source, n)| {
+                    s.spawn(move || (0..n).map(|_| next(&mut source).unwrap()).collect())
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let mut seen = std::collections::HashSet::new();
+        for nickname in drawn.iter().flatten() {
+            assert!(seen.insert(nickname.clone()), "{nickname} drawn twice");
+        }
+        assert_eq!(seen.len(), 4300);
+        // Used counts what was drawn, not the rest of the sources' blocks.
+        assert_eq!(first.used(), 4300);
+        let reserved = State::decode(&std::fs::read(dir.join("s")).unwrap())
+            .unwrap()
+            .reserved;
+        assert!(reserved > 4300, "{reserved}");
+        drop(first);
+
+        // A restart (even after kill -9: every block was on disk before it
+        // was used) continues past every block of every thread.
+        let mut restarted = UniqueSource::open(&options(&dict), &unique).unwrap();
+        assert_eq!(restarted.used(), reserved);
+        let mut more = 0;
+        while let Some(nickname) = next(&mut restarted) {
+            assert!(
+                seen.insert(nickname.clone()),
+                "{nickname} again after a restart"
+            );
+            more += 1;
+        }
+        assert!(restarted.is_exhausted());
+        assert_eq!(more, 10_000 - reserved);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
