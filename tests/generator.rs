@@ -344,6 +344,26 @@ fn check_dict_accepts_the_example_and_reports_line_numbered_problems() {
             "[class a]\n蓝 x\n蓝海 x\n[class n]\n海豚 x\n豚 x\n[styles]\ns 1 {a}{n}\n".as_bytes(),
             "'蓝海豚' can be produced two ways: style 's' (line 8, {a}{n}) as 蓝海 + 豚 and style 's' (line 8, {a}{n}) as 蓝 + 海豚",
         ),
+        (
+            "[class a]\n好 x y\n[styles]\ns 1 {a:x,}\n".as_bytes(),
+            ":4: style 's': bad selector {a:x,}",
+        ),
+        (
+            "[class a]\n好 x y\n[styles]\ns 1 {a:x|z}\n".as_bytes(),
+            ":4: style 's': {a:x|z} names tag 'z', but no word of class 'a' carries it",
+        ),
+        (
+            "[class a]\n好 x y\n[styles]\ns 1 {a:x,-y}\n".as_bytes(),
+            ":4: style 's': {a:x,-y} selects no word of class 'a'",
+        ),
+        (
+            "[class a]\n好 x Y\n[styles]\ns 1 {a}\n".as_bytes(),
+            ":2: tag 'Y' of '好' must be lowercase",
+        ),
+        (
+            "[class a]\n好 x\n[styles]\ns auto {a}\nt 1 {a}的\n".as_bytes(),
+            ":5: style 's' (line 4) has weight 'auto' but style 't' has a number",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad{i}.dict"));
