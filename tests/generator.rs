@@ -385,3 +385,46 @@ fn a_fifty_thousand_word_dictionary_loads() {
     assert_eq!(dict.word_count(), 50_000);
     assert_eq!(dict.count(), Count::Exact(30_000 * 20_000));
 }
+
+/// Draws `n` nicknames and counts each.
+fn tally(dict: &Arc<Dictionary>, seed: u64, n: usize) -> HashMap<String, usize> {
+    let mut g = Generator::new(Arc::clone(dict), Seed::Fixed(seed), 0);
+    let mut counts = HashMap::new();
+    for _ in 0..n {
+        *counts.entry(g.generate()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn auto_weights_make_every_nickname_equally_likely_and_numbers_keep_style_shares() {
+    // Style pn has 4 combinations, one blocked (大奶糖); style q has 6.
+    let text = "\
+[class p]\n大 x\n小 x\n[class n]\n奶糖 x\n西瓜 x\n[class q]\n星 x\n月 x\n云 x\n风 x\n雨 x\n雪 x\n\
+[styles]\npn W {p}{n}\nq W {q}\n[block]\n奶\n大奶\n[allow]\n奶糖\n";
+    let load = |weight: &str| {
+        let text = text.replace(" W ", &format!(" {weight} "));
+        Arc::new(Dictionary::parse("t", text.as_bytes(), &LoadOptions::default()).unwrap())
+    };
+    const DRAWS: usize = 90_000;
+    // auto: 9 nicknames, each 1/9 (10,000 expected, standard deviation 94).
+    let counts = tally(&load("auto"), 11, DRAWS);
+    assert_eq!(counts.len(), 9, "{counts:?}");
+    for (name, &n) in &counts {
+        assert!((9_500..=10_500).contains(&n), "{name}: {n} of {DRAWS}");
+    }
+    // Equal numbers: each style half the draws, so pn's three nicknames get
+    // 1/6 each (15,000) and q's six 1/12 each (7,500).
+    let counts = tally(&load("1"), 12, DRAWS);
+    for (name, &n) in &counts {
+        let expected = if name.chars().count() == 3 {
+            15_000
+        } else {
+            7_500
+        };
+        assert!(
+            n.abs_diff(expected) <= 600,
+            "{name}: {n}, expected {expected}"
+        );
+    }
+}
