@@ -344,6 +344,26 @@ fn check_dict_accepts_the_example_and_reports_line_numbered_problems() {
             "[class a]\n蓝 x\n蓝海 x\n[class n]\n海豚 x\n豚 x\n[styles]\ns 1 {a}{n}\n".as_bytes(),
             "'蓝海豚' can be produced two ways: style 's' (line 8, {a}{n}) as 蓝海 + 豚 and style 's' (line 8, {a}{n}) as 蓝 + 海豚",
         ),
+        (
+            "[class a]\n好 x y\n[styles]\ns 1 {a:x,}\n".as_bytes(),
+            ":4: style 's': bad selector {a:x,}",
+        ),
+        (
+            "[class a]\n好 x y\n[styles]\ns 1 {a:x|z}\n".as_bytes(),
+            ":4: style 's': {a:x|z} names tag 'z', but no word of class 'a' carries it",
+        ),
+        (
+            "[class a]\n好 x y\n[styles]\ns 1 {a:x,-y}\n".as_bytes(),
+            ":4: style 's': {a:x,-y} selects no word of class 'a'",
+        ),
+        (
+            "[class a]\n好 x Y\n[styles]\ns 1 {a}\n".as_bytes(),
+            ":2: tag 'Y' of '好' must be lowercase",
+        ),
+        (
+            "[class a]\n好 x\n[styles]\ns auto {a}\nt 1 {a}的\n".as_bytes(),
+            ":5: style 's' (line 4) has weight 'auto' but style 't' has a number",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let path = dir.join(format!("bad{i}.dict"));
@@ -364,4 +384,47 @@ fn a_fifty_thousand_word_dictionary_loads() {
     let dict = Dictionary::parse("big", text.as_bytes(), &LoadOptions::default()).unwrap();
     assert_eq!(dict.word_count(), 50_000);
     assert_eq!(dict.count(), Count::Exact(30_000 * 20_000));
+}
+
+/// Draws `n` nicknames and counts each.
+fn tally(dict: &Arc<Dictionary>, seed: u64, n: usize) -> HashMap<String, usize> {
+    let mut g = Generator::new(Arc::clone(dict), Seed::Fixed(seed), 0);
+    let mut counts = HashMap::new();
+    for _ in 0..n {
+        *counts.entry(g.generate()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn auto_weights_make_every_nickname_equally_likely_and_numbers_keep_style_shares() {
+    // Style pn has 4 combinations, one blocked (大奶糖); style q has 6.
+    let text = "\
+[class p]\n大 x\n小 x\n[class n]\n奶糖 x\n西瓜 x\n[class q]\n星 x\n月 x\n云 x\n风 x\n雨 x\n雪 x\n\
+[styles]\npn W {p}{n}\nq W {q}\n[block]\n奶\n大奶\n[allow]\n奶糖\n";
+    let load = |weight: &str| {
+        let text = text.replace(" W ", &format!(" {weight} "));
+        Arc::new(Dictionary::parse("t", text.as_bytes(), &LoadOptions::default()).unwrap())
+    };
+    const DRAWS: usize = 90_000;
+    // auto: 9 nicknames, each 1/9 (10,000 expected, standard deviation 94).
+    let counts = tally(&load("auto"), 11, DRAWS);
+    assert_eq!(counts.len(), 9, "{counts:?}");
+    for (name, &n) in &counts {
+        assert!((9_500..=10_500).contains(&n), "{name}: {n} of {DRAWS}");
+    }
+    // Equal numbers: each style half the draws, so pn's three nicknames get
+    // 1/6 each (15,000) and q's six 1/12 each (7,500).
+    let counts = tally(&load("1"), 12, DRAWS);
+    for (name, &n) in &counts {
+        let expected = if name.chars().count() == 3 {
+            15_000
+        } else {
+            7_500
+        };
+        assert!(
+            n.abs_diff(expected) <= 600,
+            "{name}: {n}, expected {expected}"
+        );
+    }
 }

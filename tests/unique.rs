@@ -373,6 +373,61 @@ fn a_tiny_space_runs_out_and_stays_exhausted_across_a_restart() {
     assert_eq!(daemon.stop(), Some(0));
 }
 
+/// Tags select 2 × 3 = 6 of the 3 × 4 combinations (夏 and 雪 excluded).
+const TAGGED_DICT: &str = "\
+[class a]
+春 season warm
+夏 season hot
+秋 season
+[class b]
+风 weather
+雨 weather wet
+云 weather sky
+雪 weather cold
+[styles]
+ab auto {a:season,-hot}{b:-cold}
+";
+
+#[test]
+fn a_tagged_dictionary_numbers_and_decodes_only_its_selected_words() {
+    let dir = TempDir::new("tagged");
+    let dict = dir.write("tagged.dict", TAGGED_DICT);
+    let state = dir.file("tagged.state");
+    let name = unique_name("tagged");
+    let mut daemon = Daemon::start(
+        &name,
+        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
+    );
+    let client = Client::open(Some(&name)).unwrap();
+    let mut all = HashSet::new();
+    for _ in 0..6 {
+        let nickname = client.next_string(Some(SECOND)).unwrap();
+        assert!(
+            !nickname.contains('夏') && !nickname.contains('雪'),
+            "{nickname}"
+        );
+        assert!(all.insert(nickname));
+    }
+    assert_eq!(client.next_string(Some(SECOND)), Err(Error::Exhausted));
+    assert_eq!(daemon.stop(), Some(0));
+    for nickname in &all {
+        let (code, out, err) = run_cli(
+            &["decode", "--state", &state, "--dict", &dict, nickname],
+            MINUTE,
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("of 6"), "{out}");
+    }
+    for unselected in ["夏风", "春雪"] {
+        let (code, _, err) = run_cli(
+            &["decode", "--state", &state, "--dict", &dict, unselected],
+            MINUTE,
+        );
+        assert_eq!(code, 1);
+        assert!(err.contains("not one of ours"), "{unselected}: {err}");
+    }
+}
+
 #[test]
 fn stats_and_the_log_warn_below_one_percent() {
     let dir = TempDir::new("low");

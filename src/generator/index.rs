@@ -338,6 +338,61 @@ ab 1 {a}的{b}
         assert_eq!(d.parse_combination(0, "月42"), Some(85));
     }
 
+    const TAGGED: &str = "\
+[class a]
+春 season warm
+夏 season warm hot
+秋 season
+[class b]
+风 weather
+雨 weather wet
+雪 weather cold
+[styles]
+ab 1 {a:season,-hot}的{b:-cold}
+";
+
+    #[test]
+    fn selections_are_what_ranks_parsing_and_the_fingerprint_see() {
+        let d = load(TAGGED);
+        assert_eq!(d.styles()[0].combinations(), 4);
+        let all: Vec<String> = (0..4).map(|r| render(&d, 0, r).unwrap()).collect();
+        assert_eq!(all, ["春的风", "秋的风", "春的雨", "秋的雨"]);
+        for (rank, text) in all.iter().enumerate() {
+            assert_eq!(d.parse_combination(0, text), Some(rank as u64));
+        }
+        // Words outside the selection are not ours.
+        assert_eq!(d.parse_combination(0, "夏的风"), None);
+        assert_eq!(d.parse_combination(0, "春的雪"), None);
+        let fp = |d: &Dictionary| d.content_fingerprint(&[0]);
+        // A tag that changes a selection changes the fingerprint ...
+        assert_ne!(
+            fp(&d),
+            fp(&load(
+                &TAGGED.replace("雨 weather wet", "雨 weather wet cold")
+            ))
+        );
+        assert_ne!(
+            fp(&d),
+            fp(&load(&TAGGED.replace("秋 season", "秋 season hot")))
+        );
+        // ... and one that selects the same words does not.
+        assert_eq!(
+            fp(&d),
+            fp(&load(&TAGGED.replace("风 weather", "风 weather dry")))
+        );
+    }
+
+    #[test]
+    fn the_two_ways_check_sees_only_the_selected_words() {
+        // 蓝海 + 豚 and 蓝 + 海豚 collide only if 蓝海 is selected.
+        let text =
+            "[class a]\n蓝 c\n蓝海 c sea\n[class n]\n海豚 c\n豚 c\n[styles]\nan 1 {a:-sea}{n}\n";
+        assert!(Dictionary::parse("t", text.as_bytes(), &LoadOptions::default()).is_ok());
+        let both = text.replace("{a:-sea}", "{a:c}");
+        let err = Dictionary::parse("t", both.as_bytes(), &LoadOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("two ways"), "{err}");
+    }
+
     #[test]
     fn the_fingerprint_follows_content_not_names_or_weights() {
         let base = load(THREE_BY_TWO);

@@ -120,19 +120,8 @@ impl Generator {
             out.len(),
             dict.max_len
         );
+        let mut style = pick_style(dict, self.selection, &mut self.rng);
         loop {
-            let style = match self.selection {
-                Selection::Only(i) => &dict.styles[i],
-                Selection::Weighted => {
-                    let total = *dict.cumulative.last().expect("a dictionary has styles");
-                    let r = below(&mut self.rng, total);
-                    let i = match dict.style_table.get(r as usize) {
-                        Some(&i) => i as usize,
-                        None => dict.cumulative.iter().position(|&c| r < c).unwrap_or(0),
-                    };
-                    &dict.styles[i]
-                }
-            };
             let mut len = 0;
             let mut prev_risk = 0u8;
             let mut risky_join = false;
@@ -149,6 +138,14 @@ impl Generator {
                 let text = std::str::from_utf8(&out[..len]).expect("whole UTF-8 words");
                 if dict.safety.is_blocked(text) {
                     self.redraws += 1;
+                    // A blocked combination is redrawn within its style, so
+                    // each style keeps exactly its weight's share; with
+                    // `auto` weights (a style's combinations, blocked ones
+                    // included) the style is drawn again too, so each
+                    // nickname stays exactly equally likely.
+                    if dict.auto_weights {
+                        style = pick_style(dict, self.selection, &mut self.rng);
+                    }
                     continue;
                 }
             }
@@ -161,6 +158,29 @@ impl Generator {
         let mut buf = [0u8; crate::MAX_NICKNAME_LEN];
         let len = self.generate_into(&mut buf);
         String::from_utf8(buf[..len].to_vec()).expect("whole UTF-8 words")
+    }
+}
+
+/// Draws the style of the next nickname: the selected one, or one by weight.
+#[inline(always)]
+fn pick_style<'d>(dict: &'d Dictionary, selection: Selection, rng: &mut ChaCha8Rng) -> &'d Style {
+    match selection {
+        Selection::Only(i) => &dict.styles[i],
+        Selection::Weighted => {
+            let total = *dict.cumulative.last().expect("a dictionary has styles");
+            let r = below(rng, total);
+            let i = match dict.style_table.get(r as usize) {
+                Some(&i) => i as usize,
+                // Weights too large for the table (such as `auto`): count the
+                // styles that end at or below `r`, without a branch to
+                // mispredict.
+                None => dict.cumulative[..dict.cumulative.len() - 1]
+                    .iter()
+                    .map(|&c| usize::from(c <= r))
+                    .sum(),
+            };
+            &dict.styles[i]
+        }
     }
 }
 
