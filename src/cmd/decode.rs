@@ -38,10 +38,16 @@ pub fn run(args: DecodeArgs) -> Result<(), CliError> {
     line("nickname", args.nickname.clone());
     line(
         "style",
-        format!("{} ({})", d.parsed.style, d.parsed.words.join(" + ")),
+        format!("{} ({})", d.parsed.name, d.parsed.words.join(" + ")),
     );
-    line("index", format!("{} of {}", d.parsed.index, d.size));
-    line("counter", d.counter.to_string());
+    line(
+        "rank",
+        format!(
+            "{} of the style's {} ({} in all styles)",
+            d.parsed.rank, d.style_size, d.size
+        ),
+    );
+    line("counter", format!("{} of the style", d.counter));
     if d.nodes > 1 {
         line(
             "node",
@@ -51,12 +57,12 @@ pub fn run(args: DecodeArgs) -> Result<(), CliError> {
     match d.reserved {
         Some(true) => line(
             "issued",
-            "maybe: its counter is below the reserved mark (handed out, or skipped by a restart)"
+            "maybe: its counter is below the style's reserved mark (handed out, or skipped by a restart)"
                 .into(),
         ),
         Some(false) => line(
             "issued",
-            "not yet: its counter is past the reserved mark".into(),
+            "not yet: its counter is past the style's reserved mark".into(),
         ),
         None => {}
     }

@@ -1,25 +1,32 @@
 //! Unique mode (`nickpool serve --unique`): never the same nickname twice,
 //! across restarts and across machines, without storing what was issued.
 //!
-//! Every combination of the dictionary's styles has an index
-//! ([`IndexSpace`]); a keyed pseudo-random permutation ([`Permutation`])
-//! maps a counter to an index, so counting 0, 1, 2, … visits every index
-//! once in an order that looks random. Only the counter must survive, and
-//! it is reserved ahead in blocks: a block is written durably to the state
-//! file ([`StateFile`]) — or leased from Redis ([`Lease`]) — before any of
-//! its nicknames is published, so a restart, even after kill -9, starts
-//! past everything that may have been handed out. Counters of a block that
-//! were never used are skipped, as are combinations where a blocked term
-//! forms across a join.
+//! Every style of the dictionary numbers its combinations ([`IndexSpace`]);
+//! each style has a keyed pseudo-random permutation of its ranks
+//! ([`Permutation::for_style`]) and a counter of its own, so counting 0, 1,
+//! 2, … in a style visits each of its ranks once in an order that looks
+//! random. Each nickname picks its style by the dictionary's weights (the
+//! styles' sizes for `auto`), like random mode; a style whose counter is
+//! used up drops out and the others go on, and the space is exhausted when
+//! every style is. The two-ways check of the dictionary guarantees that no
+//! two styles (and no two ranks) spell the same string, so distinct
+//! counters give distinct nicknames.
+//!
+//! Only the counters must survive, and they are reserved ahead in blocks: a
+//! block is written durably to the state file ([`StateFile`]) — or leased
+//! from Redis ([`Lease`]) — before any of its nicknames is published, so a
+//! restart, even after kill -9, starts past everything that may have been
+//! handed out. Counters of a block that were never used are skipped, as are
+//! combinations where a blocked term forms across a join.
 //!
 //! A daemon's producer threads each draw from a source of their own
 //! ([`UniqueSource::another`]); the sources share one block reserver, which
-//! hands each of them disjoint blocks and writes (or leases) every block
-//! before its source uses it.
+//! hands each of them disjoint blocks of every style and writes (or leases)
+//! every block before its source uses it.
 //!
 //! Several daemons split one space without talking: node `I` of `N` uses
-//! the counters `c ≡ I (mod N)` (they must share the key), or they lease
-//! blocks of one Redis counter.
+//! the counters `c ≡ I (mod N)` of every style (they must share the key),
+//! or they lease blocks of per-style counters kept in Redis.
 
 mod lease;
 mod permutation;
@@ -34,18 +41,22 @@ pub use space::{IndexSpace, Parsed};
 pub use state::StateFile;
 
 use crate::daemon::{self, Control, NicknameSource, ServeError, ServeOptions, log};
-use crate::generator::{DictSource, Dictionary};
+use crate::generator::{DictSource, Dictionary, Seed};
+use crate::metrics::{StyleUsage, UniqueStyles};
 use crate::ring::CacheLine;
 use crate::segment::SegmentHeader;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Smallest and largest number of counters reserved at once. The block
-/// doubles while blocks last under a second and halves when one lasts over
-/// a minute: a restart skips at most about a second of demand (or one
-/// small block), and a busy daemon writes its state a few times a second.
+/// Smallest and largest number of counters of one style reserved at once.
+/// A style's block doubles while its blocks last under a second and halves
+/// when one lasts over a minute: a restart skips at most about a second of
+/// demand (or one small block) per style, and a busy daemon writes its
+/// state a few times a second.
 pub const MIN_BLOCK: u64 = 1024;
 pub const MAX_BLOCK: u64 = 1 << 20;
 const GROW_BELOW: Duration = Duration::from_secs(1);
@@ -54,12 +65,12 @@ const SHRINK_ABOVE: Duration = Duration::from_secs(60);
 /// How often a failing reservation is logged again.
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(30);
 
-/// Where the counter lives.
+/// Where the counters live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Store {
     /// A local state file; `reset` discards what it holds.
     StateFile { path: PathBuf, reset: bool },
-    /// A Redis counter shared by a fleet.
+    /// Redis counters shared by a fleet.
     Lease(LeaseUrl),
 }
 
@@ -123,26 +134,40 @@ enum Reserver {
     Lease { lease: Box<Lease> },
 }
 
-/// Hands disjoint blocks of counters to every source of a daemon (one
-/// source per producer thread). A block is durably in the state file, or
-/// leased, before [`BlockReserver::reserve`] returns it, so a restart
-/// begins past every block any source may have used.
+/// Hands disjoint blocks of each style's counters to every source of a
+/// daemon (one source per producer thread). A block is durably in the
+/// state file, or leased, before [`Shared::reserve`] returns it, so a
+/// restart begins past every block any source may have used.
 struct BlockReserver {
     reserver: Reserver,
-    /// Nothing is left: every later reservation fails too.
-    exhausted: bool,
+    /// Per style: nothing is left, and every later reservation fails too.
+    exhausted: Vec<bool>,
     failing_since: Option<Instant>,
     failure_logged: Option<Instant>,
 }
 
-/// What a reservation found.
+/// What a reservation found for one style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reserved {
-    /// Counters `start..end` of this node's share are now the caller's.
+    /// Counters `start..end` of the style's share are now the caller's.
     Block { start: u64, end: u64 },
-    /// The share (or the lease) is used up, now and for good.
+    /// The style's share (or lease) is used up, now and for good.
     Exhausted,
     /// The store failed; the caller asks again later.
     Failed,
+}
+
+/// One style as the sources of a daemon share it.
+struct StyleShare {
+    name: String,
+    /// The style's ranks.
+    size: u64,
+    /// Counters this node may use: `0..share` (the size with a lease).
+    share: u64,
+    /// With a state file: the reserved mark (every counter below it was
+    /// handed to a source, or skipped by a restart). With a lease: what the
+    /// fleet had leased as of this daemon's last lease.
+    mark: AtomicU64,
 }
 
 /// What the sources of one daemon share.
@@ -151,41 +176,141 @@ struct Shared {
     /// Counter `c` of this node is global counter `node + nodes * c`.
     node: u64,
     nodes: u64,
-    /// Counters this node may use: `0..share`.
-    share: u64,
     lease: bool,
-    size: u64,
-    /// With a state file: the reserved mark (every counter below it was
-    /// handed to a source, or skipped by a restart). With a lease: what the
-    /// fleet had leased as of this daemon's last lease.
-    mark: AtomicU64,
-    /// Each source's reserved but unused counters (see
-    /// [`UniqueSource::used`]), one cell per source, each on a cache line
-    /// of its own: its thread writes it at every nickname.
-    unused: Mutex<Vec<Arc<CacheLine<AtomicU64>>>>,
+    styles: Vec<StyleShare>,
+    /// Each source's reserved but unused counters per style (see
+    /// [`UniqueSource::used`]), one cell per style, each on a cache line of
+    /// its own: the source's thread writes one at every nickname.
+    unused: Mutex<Vec<Arc<[CacheLine<AtomicU64>]>>>,
     /// Counters whose combination was blocked, over all sources.
     skipped: AtomicU64,
     low_warned: AtomicBool,
+    /// How many sources exist: the next one's random stream.
+    sources: AtomicU64,
 }
 
-/// Unique mode's nickname source: counter → permutation → index → nickname.
+/// Draws the style of each nickname by weight, among the styles not used
+/// up.
+#[derive(Clone)]
+struct StylePicker {
+    rng: ChaCha8Rng,
+    weights: Vec<u64>,
+    /// `cumulative[k]`: the weights of styles `0..=k`.
+    cumulative: Vec<u64>,
+}
+
+impl StylePicker {
+    fn new(weights: Vec<u64>, rng: ChaCha8Rng) -> StylePicker {
+        let mut picker = StylePicker {
+            rng,
+            cumulative: Vec::with_capacity(weights.len()),
+            weights,
+        };
+        picker.sum_up();
+        picker
+    }
+
+    fn sum_up(&mut self) {
+        let mut total = 0u64;
+        self.cumulative.clear();
+        for &w in &self.weights {
+            total += w;
+            self.cumulative.push(total);
+        }
+    }
+
+    /// The next style, each in proportion to its weight; `None` when every
+    /// style has dropped out.
+    #[inline]
+    fn pick(&mut self) -> Option<usize> {
+        let total = *self.cumulative.last()?;
+        if total == 0 {
+            return None;
+        }
+        let r = ((u128::from(self.rng.next_u64()) * u128::from(total)) >> 64) as u64;
+        // A handful of styles: count those that end at or below `r`,
+        // without a branch to mispredict. A style of weight 0 ends where
+        // the one before it does, so it is never drawn.
+        Some(self.cumulative.iter().map(|&c| usize::from(c <= r)).sum())
+    }
+
+    /// Style `k` is used up: it is never drawn again.
+    fn drop_out(&mut self, k: usize) {
+        self.weights[k] = 0;
+        self.sum_up();
+    }
+}
+
+/// One style's block within a source.
+#[derive(Debug, Clone)]
+struct Cursor {
+    /// Next counter; `next..end` is this source's.
+    next: u64,
+    end: u64,
+    block_size: u64,
+    started: Option<Instant>,
+    /// The style is used up: it has dropped out of this source's picks.
+    done: bool,
+}
+
+impl Cursor {
+    fn new() -> Cursor {
+        Cursor {
+            next: 0,
+            end: 0,
+            block_size: MIN_BLOCK,
+            started: None,
+            done: false,
+        }
+    }
+
+    /// The size of the next block: doubled when the last one lasted under
+    /// a second, halved when it lasted over a minute (once per used-up
+    /// block, not again on each retry).
+    fn adapt(&mut self, now: Instant) -> u64 {
+        if let Some(started) = self.started.take() {
+            let lasted = now.duration_since(started);
+            if lasted < GROW_BELOW {
+                self.block_size = (self.block_size * 2).min(MAX_BLOCK);
+            } else if lasted > SHRINK_ABOVE {
+                self.block_size = (self.block_size / 2).max(MIN_BLOCK);
+            }
+        }
+        self.block_size
+    }
+}
+
+/// How a source's refill of one style went.
+enum Refill {
+    Ready,
+    /// The store failed: nothing for now.
+    Stalled,
+    /// The style is used up and has dropped out.
+    UsedUp,
+}
+
+/// Unique mode's nickname source: style by weight → the style's counter →
+/// its permutation → rank → nickname.
 ///
 /// One source serves one producer thread; [`UniqueSource::another`] makes
 /// a source for a further thread. Sources of one daemon share the block
-/// reserver, so each owns disjoint counter blocks, all reserved durably
-/// before use.
+/// reserver, so each owns disjoint counter blocks of every style, all
+/// reserved durably before use.
 pub struct UniqueSource {
     space: IndexSpace,
-    permutation: Permutation,
+    /// Per style; `None` for a style with no ranks.
+    permutations: Arc<[Option<Permutation>]>,
     shared: Arc<Shared>,
-    /// Next counter; the block `next..block_end` is this source's.
-    next: u64,
-    block_end: u64,
-    block_size: u64,
-    block_started: Option<Instant>,
+    cursors: Vec<Cursor>,
+    picker: StylePicker,
+    /// A style drawn whose nickname is still owed: its block could not be
+    /// reserved yet, or its combination was blocked (redrawn within the
+    /// style, as random mode does, unless the weights are `auto`).
+    pending: Option<usize>,
     exhausted: bool,
-    /// `block_end - next`, for the shared gauge.
-    unused: Arc<CacheLine<AtomicU64>>,
+    /// `end - next` per style, for the shared gauges.
+    unused: Arc<[CacheLine<AtomicU64>]>,
+    seed: Seed,
     dict_source: DictSource,
     style: Option<String>,
 }
@@ -200,6 +325,7 @@ impl UniqueSource {
         }
         let space = IndexSpace::new(Arc::new(dict), style)?;
         let size = space.size();
+        let styles = space.style_count();
         if unique.nodes == 0 || unique.node >= unique.nodes {
             return Err(format!(
                 "--node-id {} --nodes {}: the node id must be below the number of nodes",
@@ -209,15 +335,15 @@ impl UniqueSource {
         let proposed = SpaceId {
             key: unique.key.unwrap_or_else(random_key),
             fingerprint: space.fingerprint(),
-            size,
+            sizes: space.sizes(),
         };
         let fp = hex(&proposed.fingerprint);
-        let (reserver, id, mark) = match &unique.store {
+        let (reserver, id, marks) = match &unique.store {
             Store::StateFile { path, reset } => {
                 let file = StateFile::lock(path)?;
                 let existing = if *reset {
                     log(format_args!(
-                        "--reset-state: starting {} afresh with a new permutation; nicknames handed out under its old state may repeat",
+                        "--reset-state: starting {} afresh with new permutations; nicknames handed out under its old state may repeat",
                         path.display()
                     ));
                     None
@@ -228,11 +354,11 @@ impl UniqueSource {
                     Some(state) => {
                         check_state(&state, &proposed, unique, file.path())?;
                         log(format_args!(
-                            "unique: state {} loaded: node {} of {}, {} counters reserved so far",
+                            "unique: state {} loaded: node {} of {}, {} counters reserved so far over {styles} styles",
                             path.display(),
                             state.node,
                             state.nodes,
-                            state.reserved
+                            state.reserved.iter().sum::<u64>()
                         ));
                         state
                     }
@@ -244,16 +370,16 @@ impl UniqueSource {
                             ));
                         }
                         let state = State {
-                            space: proposed,
+                            space: proposed.clone(),
                             node: unique.node,
                             nodes: unique.nodes,
-                            reserved: 0,
+                            reserved: vec![0; styles],
                         };
                         file.save(&state).map_err(|e| {
                             format!("cannot write state file {}: {e}", path.display())
                         })?;
                         log(format_args!(
-                            "unique: created state {} for dictionary {fp} ({size} indices), node {} of {}",
+                            "unique: created state {} for dictionary {fp} ({size} indices in {styles} styles), node {} of {}",
                             path.display(),
                             unique.node,
                             unique.nodes
@@ -261,22 +387,23 @@ impl UniqueSource {
                         state
                     }
                 };
-                let id = state.space;
-                let mark = state.reserved;
-                (Reserver::Local { file, state }, id, mark)
+                let id = state.space.clone();
+                let marks = state.reserved.clone();
+                (Reserver::Local { file, state }, id, marks)
             }
             Store::Lease(url) => {
                 if unique.nodes != 1 {
                     return Err(
-                        "--lease shares one counter among all its daemons; --node-id and --nodes do not apply".into(),
+                        "--lease shares counters among all its daemons; --node-id and --nodes do not apply".into(),
                     );
                 }
                 let mut lease = Lease::connect(url)?;
                 let id = lease.agree(&proposed, unique.key.is_some())?;
-                let leased = lease.leased()?;
+                let leased = lease.leased(styles)?;
                 log(format_args!(
-                    "unique: lease {} for dictionary {fp} ({size} indices), {leased} counters leased by the fleet so far",
-                    url.display()
+                    "unique: lease {} for dictionary {fp} ({size} indices in {styles} styles), {} counters leased by the fleet so far",
+                    url.display(),
+                    leased.iter().sum::<u64>()
                 ));
                 (
                     Reserver::Lease {
@@ -291,13 +418,21 @@ impl UniqueSource {
             Reserver::Local { ref state, .. } => (state.node, state.nodes),
             Reserver::Lease { .. } => (0, 1),
         };
-        let share = if node < size {
-            (size - node - 1) / nodes + 1
-        } else {
+        let shares: Vec<u64> = (0..styles)
+            .map(|k| {
+                let size = space.style_size(k);
+                if node < size {
+                    (size - node - 1) / nodes + 1
+                } else {
+                    0
+                }
+            })
+            .collect();
+        if shares.iter().all(|&s| s == 0) {
             return Err(format!(
                 "the space of {size} nicknames is too small for {nodes} nodes: node {node} would get none"
             ));
-        };
+        }
         // Counting the blocked combinations checks every risky join: a
         // moment's work that need not delay serving.
         let counted = space.clone();
@@ -316,24 +451,41 @@ impl UniqueSource {
         let shared = Arc::new(Shared {
             blocks: Mutex::new(BlockReserver {
                 reserver,
-                exhausted: false,
+                exhausted: vec![false; styles],
                 failing_since: None,
                 failure_logged: None,
             }),
             node,
             nodes,
-            share,
             lease,
-            size,
-            mark: AtomicU64::new(mark),
+            styles: (0..styles)
+                .map(|k| StyleShare {
+                    name: space.style_name(k).to_owned(),
+                    size: space.style_size(k),
+                    share: if lease {
+                        space.style_size(k)
+                    } else {
+                        shares[k]
+                    },
+                    mark: AtomicU64::new(marks[k]),
+                })
+                .collect(),
             unused: Mutex::new(Vec::new()),
             skipped: AtomicU64::new(0),
             low_warned: AtomicBool::new(false),
+            sources: AtomicU64::new(0),
         });
+        let permutations: Arc<[Option<Permutation>]> = (0..styles)
+            .map(|k| {
+                let size = space.style_size(k);
+                (size > 0).then(|| Permutation::for_style(&id.key, k, size))
+            })
+            .collect();
         Ok(UniqueSource::with_shared(
             space,
-            Permutation::new(&id.key, size),
+            permutations,
             shared,
+            options.seed,
             options.source.clone(),
             options.style.clone(),
         ))
@@ -341,65 +493,80 @@ impl UniqueSource {
 
     fn with_shared(
         space: IndexSpace,
-        permutation: Permutation,
+        permutations: Arc<[Option<Permutation>]>,
         shared: Arc<Shared>,
+        seed: Seed,
         dict_source: DictSource,
         style: Option<String>,
     ) -> UniqueSource {
-        let unused = Arc::new(CacheLine(AtomicU64::new(0)));
+        let styles = space.style_count();
+        let unused: Arc<[CacheLine<AtomicU64>]> =
+            (0..styles).map(|_| CacheLine(AtomicU64::new(0))).collect();
         lock(&shared.unused).push(Arc::clone(&unused));
+        let stream = shared.sources.fetch_add(1, Ordering::Relaxed);
+        let mut rng = match seed {
+            Seed::Fixed(s) => ChaCha8Rng::seed_from_u64(s),
+            Seed::Os => ChaCha8Rng::try_from_rng(&mut rand::rngs::SysRng)
+                .expect("the operating system's random source is unavailable"),
+        };
+        rng.set_stream(stream);
+        // A style with no counters for this node never comes up.
+        let weights = (0..styles)
+            .map(|k| {
+                if shared.styles[k].share == 0 {
+                    0
+                } else {
+                    space.style_weight(k)
+                }
+            })
+            .collect();
         UniqueSource {
+            picker: StylePicker::new(weights, rng),
             space,
-            permutation,
+            permutations,
             shared,
-            next: 0,
-            block_end: 0,
-            block_size: MIN_BLOCK,
-            block_started: None,
+            cursors: vec![Cursor::new(); styles],
+            pending: None,
             exhausted: false,
             unused,
+            seed,
             dict_source,
             style,
         }
     }
 
     /// A source for a further producer thread: the same dictionary,
-    /// permutation and store, its own counter blocks (disjoint from every
-    /// other source's).
+    /// permutations and store, its own counter blocks (disjoint from every
+    /// other source's) and its own random stream for picking styles.
     pub fn another(&self) -> UniqueSource {
         UniqueSource::with_shared(
             self.space.clone(),
-            self.permutation.clone(),
+            Arc::clone(&self.permutations),
             Arc::clone(&self.shared),
+            self.seed,
             self.dict_source.clone(),
             self.style.clone(),
         )
     }
 
-    /// The space this source counts through: the node's share with a state
-    /// file, the whole space with a lease.
+    /// The space this source counts through: the node's share of every
+    /// style with a state file, the whole space with a lease.
     pub fn total(&self) -> u64 {
-        if self.shared.lease {
-            self.shared.size
-        } else {
-            self.shared.share
-        }
+        self.shared.styles.iter().map(|s| s.share).sum()
     }
 
-    /// Counters used by every source of this daemon: this node's with a
-    /// state file (those skipped by restarts included; those reserved by a
-    /// source and not used yet excluded), the whole fleet's leases with a
-    /// lease.
+    /// Counters used by every source of this daemon, over all styles: this
+    /// node's with a state file (those skipped by restarts included; those
+    /// reserved by a source and not used yet excluded), the whole fleet's
+    /// leases with a lease.
     pub fn used(&self) -> u64 {
-        let mark = self.shared.mark.load(Ordering::Relaxed);
-        if self.shared.lease {
-            return mark.min(self.shared.size);
-        }
-        let unused: u64 = lock(&self.shared.unused)
-            .iter()
-            .map(|u| u.load(Ordering::Relaxed))
-            .sum();
-        mark.saturating_sub(unused)
+        self.shared.used_per_style().iter().sum()
+    }
+
+    /// Each style's name, counters used ([`UniqueSource::used`]) and
+    /// counters in all ([`UniqueSource::total`]), in the space's order.
+    pub fn style_usage(&self) -> Vec<StyleUsage> {
+        self.shared.usage()
     }
 
     /// Counters whose combination was blocked and skipped so far, by every
@@ -408,66 +575,120 @@ impl UniqueSource {
         self.shared.skipped.load(Ordering::Relaxed)
     }
 
-    /// Takes the next block for this source. False when exhausted or when
-    /// the store failed (then the producer asks again a little later).
+    /// Takes the next block of style `k` for this source, and tops up in
+    /// the same write every other style of this source whose block is used
+    /// up.
     #[cold]
-    fn refill(&mut self) -> bool {
-        if self.exhausted {
-            return false;
-        }
+    fn refill(&mut self, k: usize) -> Refill {
         let now = Instant::now();
-        // Adapt once per used-up block (not again on each retry).
-        if let Some(started) = self.block_started.take() {
-            let lasted = now.duration_since(started);
-            if lasted < GROW_BELOW {
-                self.block_size = (self.block_size * 2).min(MAX_BLOCK);
-            } else if lasted > SHRINK_ABOVE {
-                self.block_size = (self.block_size / 2).max(MIN_BLOCK);
+        let mut wanted = vec![(k, self.cursors[k].adapt(now))];
+        for (j, cursor) in self.cursors.iter_mut().enumerate() {
+            if j != k && !cursor.done && cursor.next == cursor.end && self.picker.weights[j] > 0 {
+                wanted.push((j, cursor.adapt(now)));
             }
         }
-        match self.shared.reserve(self.block_size, now) {
-            Reserved::Block { start, end } => {
-                self.next = start;
-                self.block_end = end;
-                self.block_started = Some(now);
-                self.unused.store(end - start, Ordering::Relaxed);
-                true
+        let results = self.shared.reserve(&wanted, now);
+        let mut outcome = Refill::Stalled;
+        for (&(j, _), result) in wanted.iter().zip(results) {
+            let cursor = &mut self.cursors[j];
+            let got = match result {
+                Reserved::Block { start, end } => {
+                    cursor.next = start;
+                    cursor.end = end;
+                    cursor.started = Some(now);
+                    self.unused[j].store(end - start, Ordering::Relaxed);
+                    Refill::Ready
+                }
+                Reserved::Exhausted => {
+                    cursor.done = true;
+                    cursor.next = cursor.end;
+                    self.unused[j].store(0, Ordering::Relaxed);
+                    self.picker.drop_out(j);
+                    Refill::UsedUp
+                }
+                Reserved::Failed => Refill::Stalled,
+            };
+            if j == k {
+                outcome = got;
             }
-            Reserved::Exhausted => {
-                self.exhausted = true;
-                self.next = self.block_end;
-                self.unused.store(0, Ordering::Relaxed);
-                false
-            }
-            Reserved::Failed => false,
         }
+        outcome
     }
 }
 
 impl Shared {
-    /// Reserves the next block of up to `size` counters, for any source.
-    fn reserve(&self, size: u64, now: Instant) -> Reserved {
-        let mut blocks = lock(&self.blocks);
-        if blocks.exhausted {
-            return Reserved::Exhausted;
+    /// Per style: counters used, as [`UniqueSource::used`] counts them.
+    fn used_per_style(&self) -> Vec<u64> {
+        let unused = lock(&self.unused);
+        self.styles
+            .iter()
+            .enumerate()
+            .map(|(k, style)| {
+                let mark = style.mark.load(Ordering::Relaxed);
+                if self.lease {
+                    return mark.min(style.size);
+                }
+                let held: u64 = unused.iter().map(|u| u[k].load(Ordering::Relaxed)).sum();
+                mark.saturating_sub(held)
+            })
+            .collect()
+    }
+
+    fn usage(&self) -> Vec<StyleUsage> {
+        self.styles
+            .iter()
+            .zip(self.used_per_style())
+            .map(|(style, used)| StyleUsage {
+                style: style.name.clone(),
+                used,
+                space: style.share,
+            })
+            .collect()
+    }
+
+    /// Reserves, for each `(style, size)` of `wanted`, the next block of up
+    /// to `size` counters of that style, in one write of the state file
+    /// (or one round trip to the lease server). Returns one result per
+    /// request, in order.
+    fn reserve(&self, wanted: &[(usize, u64)], now: Instant) -> Vec<Reserved> {
+        let mut guard = lock(&self.blocks);
+        let blocks = &mut *guard;
+        let mut results = vec![Reserved::Exhausted; wanted.len()];
+        let open: Vec<usize> = (0..wanted.len())
+            .filter(|&i| !blocks.exhausted[wanted[i].0])
+            .collect();
+        if open.is_empty() {
+            return results;
         }
-        let result = match &mut blocks.reserver {
+        let outcome: Result<(), String> = match &mut blocks.reserver {
             Reserver::Local { file, state } => {
-                if state.reserved >= self.share {
-                    Ok(None)
+                let before = state.reserved.clone();
+                let mut changed = false;
+                for &i in &open {
+                    let (k, size) = wanted[i];
+                    let share = self.styles[k].share;
+                    let start = state.reserved[k];
+                    if start < share {
+                        let end = (start + size).min(share);
+                        state.reserved[k] = end;
+                        results[i] = Reserved::Block { start, end };
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    Ok(())
                 } else {
-                    let start = state.reserved;
-                    let end = (start + size).min(self.share);
-                    state.reserved = end;
-                    // SYNC POINT (crash safety): the block is on disk before
-                    // any of its counters is used.
+                    // SYNC POINT (crash safety): the blocks are on disk
+                    // before any of their counters is used.
                     match file.save(state) {
                         Ok(()) => {
-                            self.mark.store(end, Ordering::Relaxed);
-                            Ok(Some((start, end)))
+                            for (style, &mark) in self.styles.iter().zip(&state.reserved) {
+                                style.mark.store(mark, Ordering::Relaxed);
+                            }
+                            Ok(())
                         }
                         Err(e) => {
-                            state.reserved = start;
+                            state.reserved = before;
                             Err(format!(
                                 "cannot save state file {}: {e}",
                                 file.path().display()
@@ -476,61 +697,89 @@ impl Shared {
                     }
                 }
             }
-            Reserver::Lease { lease } => match lease.take(size) {
-                Ok(end) => {
-                    self.mark.fetch_max(end, Ordering::Relaxed);
-                    let start = end - size;
-                    if start >= self.share {
-                        Ok(None)
-                    } else {
-                        Ok(Some((start, end.min(self.share))))
+            Reserver::Lease { lease } => {
+                let requests: Vec<(usize, u64)> = open.iter().map(|&i| wanted[i]).collect();
+                lease.take(&requests).map(|ends| {
+                    for (&i, end) in open.iter().zip(ends) {
+                        let (k, size) = wanted[i];
+                        let style = &self.styles[k];
+                        style.mark.fetch_max(end, Ordering::Relaxed);
+                        let start = end - size;
+                        if start < style.share {
+                            results[i] = Reserved::Block {
+                                start,
+                                end: end.min(style.share),
+                            };
+                        }
                     }
-                }
-                Err(e) => Err(e),
-            },
+                })
+            }
         };
-        match result {
-            Ok(Some((start, end))) => {
-                if let Some(since) = blocks.failing_since.take() {
-                    log(format_args!(
-                        "unique: reserving works again after {:.1} s",
-                        since.elapsed().as_secs_f64()
-                    ));
-                    blocks.failure_logged = None;
-                }
-                Reserved::Block { start, end }
-            }
-            Ok(None) => {
-                blocks.exhausted = true;
+        if let Err(e) = outcome {
+            let since = *blocks.failing_since.get_or_insert(now);
+            let due = blocks
+                .failure_logged
+                .is_none_or(|at| now.duration_since(at) >= FAILURE_LOG_EVERY);
+            if due {
                 log(format_args!(
-                    "unique: all {} counters of this {} are used ({} combinations skipped as blocked since start)",
-                    self.share,
-                    if self.lease { "lease" } else { "node's share" },
-                    self.skipped.load(Ordering::Relaxed)
+                    "unique: cannot reserve the next block ({} s so far; nothing new is handed out until it works, retrying): {e}",
+                    since.elapsed().as_secs()
                 ));
-                Reserved::Exhausted
+                blocks.failure_logged = Some(now);
             }
-            Err(e) => {
-                let since = *blocks.failing_since.get_or_insert(now);
-                let due = blocks
-                    .failure_logged
-                    .is_none_or(|at| now.duration_since(at) >= FAILURE_LOG_EVERY);
-                if due {
-                    log(format_args!(
-                        "unique: cannot reserve the next block ({} s so far; nothing new is handed out until it works, retrying): {e}",
-                        since.elapsed().as_secs()
-                    ));
-                    blocks.failure_logged = Some(now);
-                }
-                Reserved::Failed
+            for &i in &open {
+                results[i] = Reserved::Failed;
+            }
+            return results;
+        }
+        if results.iter().any(|r| matches!(r, Reserved::Block { .. })) {
+            if let Some(since) = blocks.failing_since.take() {
+                log(format_args!(
+                    "unique: reserving works again after {:.1} s",
+                    since.elapsed().as_secs_f64()
+                ));
+                blocks.failure_logged = None;
             }
         }
+        for &i in &open {
+            let k = wanted[i].0;
+            if results[i] == Reserved::Exhausted {
+                blocks.exhausted[k] = true;
+                let left = blocks
+                    .exhausted
+                    .iter()
+                    .zip(&self.styles)
+                    .filter(|&(&done, s)| !done && s.share > 0)
+                    .count();
+                log(format_args!(
+                    "unique: style '{}' is used up (all {} counters of this {}); {}",
+                    self.styles[k].name,
+                    self.styles[k].share,
+                    if self.lease { "lease" } else { "node's share" },
+                    if left == 0 {
+                        format!(
+                            "no style is left ({} combinations skipped as blocked since start)",
+                            self.skipped.load(Ordering::Relaxed)
+                        )
+                    } else {
+                        format!("the other {left} styles go on")
+                    }
+                ));
+            }
+        }
+        results
+    }
+}
+
+impl UniqueStyles for Shared {
+    fn usage(&self) -> Vec<StyleUsage> {
+        Shared::usage(self)
     }
 }
 
 /// Locks a mutex of the shared state; a thread that panicked while holding
-/// it left consistent data (every update is one assignment), so poisoning
-/// is ignored.
+/// it left consistent data (every update is one assignment, or undone on
+/// failure), so poisoning is ignored.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -545,15 +794,17 @@ fn check_state(
     unique: &UniqueOptions,
     path: &std::path::Path,
 ) -> Result<(), String> {
-    let fresh_start = "or start once with --reset-state to begin a new permutation (nicknames handed out before may then repeat)";
-    if (state.space.fingerprint, state.space.size) != (proposed.fingerprint, proposed.size) {
+    let fresh_start = "or start once with --reset-state to begin new permutations (nicknames handed out before may then repeat)";
+    if (state.space.fingerprint, &state.space.sizes) != (proposed.fingerprint, &proposed.sizes) {
         return Err(format!(
-            "state file {} was made for another dictionary (fingerprint {}, {} indices) than this one (fingerprint {}, {} indices); its counter means nothing for this dictionary and could repeat nicknames. Start with the dictionary, blocklist and --style it was made with, {fresh_start}",
+            "state file {} was made for another dictionary (fingerprint {}, {} indices in {} styles) than this one (fingerprint {}, {} indices in {} styles); its counters mean nothing for this dictionary and could repeat nicknames. Start with the dictionary, blocklist, --style and --max-chars it was made with, {fresh_start}",
             path.display(),
             hex(&state.space.fingerprint),
-            state.space.size,
+            state.space.size(),
+            state.space.sizes.len(),
             hex(&proposed.fingerprint),
-            proposed.size
+            proposed.size(),
+            proposed.sizes.len()
         ));
     }
     if (state.node, state.nodes) != (unique.node, unique.nodes) {
@@ -581,20 +832,42 @@ impl NicknameSource for UniqueSource {
     #[inline]
     fn next_into(&mut self, out: &mut [u8]) -> Option<usize> {
         loop {
-            if self.next == self.block_end && !self.refill() {
-                return None;
+            let k = match self.pending.take() {
+                Some(k) => k,
+                None => match self.picker.pick() {
+                    Some(k) => k,
+                    None => {
+                        self.exhausted = true;
+                        return None;
+                    }
+                },
+            };
+            let cursor = &self.cursors[k];
+            if cursor.next == cursor.end {
+                match self.refill(k) {
+                    Refill::Ready => {}
+                    Refill::Stalled => {
+                        self.pending = Some(k);
+                        return None;
+                    }
+                    Refill::UsedUp => continue,
+                }
             }
-            let counter = self.next;
-            self.next += 1;
-            self.unused
-                .store(self.block_end - self.next, Ordering::Relaxed);
-            let index = self
-                .permutation
-                .permute(self.shared.node + self.shared.nodes * counter);
-            match self.space.render(index, out) {
+            let cursor = &mut self.cursors[k];
+            let counter = cursor.next;
+            cursor.next += 1;
+            self.unused[k].store(cursor.end - cursor.next, Ordering::Relaxed);
+            let permutation = self.permutations[k]
+                .as_ref()
+                .expect("a style with counters has ranks");
+            let rank = permutation.permute(self.shared.node + self.shared.nodes * counter);
+            match self.space.render(k, rank, out) {
                 Some(len) => return Some(len),
                 None => {
                     self.shared.skipped.fetch_add(1, Ordering::Relaxed);
+                    if !self.space.dictionary().auto_weights() {
+                        self.pending = Some(k);
+                    }
                 }
             }
         }
@@ -613,7 +886,7 @@ impl NicknameSource for UniqueSource {
             dict.styles().len()
         );
         let space = IndexSpace::new(Arc::new(dict), style)?;
-        if (space.fingerprint(), space.size()) != (self.space.fingerprint(), self.space.size()) {
+        if (space.fingerprint(), space.sizes()) != (self.space.fingerprint(), self.space.sizes()) {
             return Err(format!(
                 "unique mode: the reloaded dictionary numbers its nicknames differently (fingerprint {}, {} indices, instead of {}, {}), so serving it could repeat nicknames; keep the file as it was, or restart with --reset-state to switch (nicknames handed out before may then repeat)",
                 hex(&space.fingerprint()),
@@ -624,7 +897,7 @@ impl NicknameSource for UniqueSource {
         }
         self.space = space;
         Ok(format!(
-            "{described} (same nicknames; its block and allow lists now apply)"
+            "{described} (same nicknames; its block and allow lists now apply, weights stay as they were)"
         ))
     }
 
@@ -640,6 +913,10 @@ impl NicknameSource for UniqueSource {
             ));
         }
     }
+
+    fn unique_styles(&self) -> Option<Arc<dyn UniqueStyles>> {
+        Some(Arc::clone(&self.shared) as Arc<dyn UniqueStyles>)
+    }
 }
 
 /// What `nickpool decode` needs to invert the permutation.
@@ -649,25 +926,29 @@ pub enum DecodeKey {
     StateFile(PathBuf),
     /// The permutation key and the number of nodes.
     Key { key: [u8; 16], nodes: u64 },
-    /// A lease's metadata and counter.
+    /// A lease's metadata and counters.
     Lease(LeaseUrl),
 }
 
-/// A nickname read back to its index, counter and node.
+/// A nickname read back to its style, rank, counter and node.
 #[derive(Debug, Clone)]
 pub struct Decoded {
+    /// Its style (position and name), rank within the style and words.
     pub parsed: Parsed,
+    /// The style's ranks, and the whole space's indices.
+    pub style_size: u64,
     pub size: u64,
-    /// The global counter the permutation maps to this index.
+    /// The style's global counter that its permutation maps to this rank.
     pub counter: u64,
-    /// Node `counter % nodes` of `nodes`, and that node's own counter.
+    /// Node `counter % nodes` of `nodes`, and that node's own counter of
+    /// the style.
     pub node: u64,
     pub nodes: u64,
     pub node_counter: u64,
     /// A blocked term forms across a join: never handed out.
     pub blocked: bool,
-    /// Whether the counter lies below what the state or lease has reserved
-    /// (`None` with a bare key, or a state file of another node).
+    /// Whether the counter lies below the style's mark in the state or
+    /// lease (`None` with a bare key, or a state file of another node).
     pub reserved: Option<bool>,
 }
 
@@ -680,7 +961,7 @@ pub enum DecodeError {
     Setup(String),
 }
 
-/// Maps `nickname` back to its index and counter under `key`.
+/// Maps `nickname` back to its style, rank and counter under `key`.
 pub fn decode(
     nickname: &str,
     source: &DictSource,
@@ -689,24 +970,40 @@ pub fn decode(
 ) -> Result<Decoded, DecodeError> {
     let (dict, style_index) = load_dictionary(source, style).map_err(DecodeError::Setup)?;
     let space = IndexSpace::new(Arc::new(dict), style_index).map_err(DecodeError::Setup)?;
-    let (id, nodes, reserved_mark) = match key {
+    /// The marks of the state or lease, and the node whose they are.
+    enum Marks {
+        None,
+        Node(u64, Vec<u64>),
+        Fleet(Vec<u64>),
+    }
+    let (id, nodes, marks) = match key {
         DecodeKey::StateFile(path) => {
             let bytes = std::fs::read(path).map_err(|e| {
                 DecodeError::Setup(format!("cannot read state file {}: {e}", path.display()))
             })?;
+            if record::written_by_v1(&bytes) {
+                return Err(DecodeError::Setup(format!(
+                    "state file {} was written by an earlier nickpool (one counter for all styles); decode its nicknames with that version",
+                    path.display()
+                )));
+            }
             let state = State::decode(&bytes).map_err(|e| {
                 DecodeError::Setup(format!("state file {} is corrupted: {e}", path.display()))
             })?;
-            (state.space, state.nodes, Some((state.node, state.reserved)))
+            (
+                state.space,
+                state.nodes,
+                Marks::Node(state.node, state.reserved),
+            )
         }
         DecodeKey::Key { key, nodes } => (
             SpaceId {
                 key: *key,
                 fingerprint: space.fingerprint(),
-                size: space.size(),
+                sizes: space.sizes(),
             },
             *nodes,
-            None,
+            Marks::None,
         ),
         DecodeKey::Lease(url) => {
             let mut lease = Lease::connect(url).map_err(DecodeError::Setup)?;
@@ -716,15 +1013,15 @@ pub fn decode(
                     url.display()
                 ))
             })?;
-            let leased = lease.leased().map_err(DecodeError::Setup)?;
-            (id, 1, Some((0, leased)))
+            let leased = lease.leased(id.sizes.len()).map_err(DecodeError::Setup)?;
+            (id, 1, Marks::Fleet(leased))
         }
     };
-    if (id.fingerprint, id.size) != (space.fingerprint(), space.size()) {
+    if (id.fingerprint, &id.sizes) != (space.fingerprint(), &space.sizes()) {
         return Err(DecodeError::Setup(format!(
-            "the state or lease was made for another dictionary (fingerprint {}, {} indices) than this one (fingerprint {}, {} indices); pass the --dict, --blocklist and --style the daemon runs with",
+            "the state or lease was made for another dictionary (fingerprint {}, {} indices) than this one (fingerprint {}, {} indices); pass the --dict, --blocklist, --style and --max-chars the daemon runs with",
             hex(&id.fingerprint),
-            id.size,
+            id.size(),
             hex(&space.fingerprint()),
             space.size()
         )));
@@ -734,18 +1031,22 @@ pub fn decode(
             "'{nickname}' is not one of ours: no style of the dictionary spells it"
         )));
     };
+    let k = parsed.style;
     let mut buf = [0u8; crate::MAX_NICKNAME_LEN];
-    let blocked = space.render(parsed.index, &mut buf).is_none();
-    let counter = Permutation::new(&id.key, id.size).invert(parsed.index);
+    let blocked = space.render(k, parsed.rank, &mut buf).is_none();
+    let style_size = space.style_size(k);
+    let counter = Permutation::for_style(&id.key, k, style_size).invert(parsed.rank);
     let (node, node_counter) = (counter % nodes, counter / nodes);
-    // A state file knows only its own node's mark.
-    let reserved = reserved_mark.and_then(|(mark_node, mark)| match key {
-        DecodeKey::Lease(_) => Some(counter < mark),
-        _ => (node == mark_node).then_some(node_counter < mark),
-    });
+    // A state file knows only its own node's marks.
+    let reserved = match marks {
+        Marks::None => None,
+        Marks::Node(mark_node, marks) => (node == mark_node).then(|| node_counter < marks[k]),
+        Marks::Fleet(marks) => Some(counter < marks[k]),
+    };
     Ok(Decoded {
         parsed,
-        size: id.size,
+        style_size,
+        size: space.size(),
         counter,
         node,
         nodes,
@@ -774,6 +1075,168 @@ mod tests {
         let mut buf = [0u8; 64];
         let len = source.next_into(&mut buf)?;
         Some(String::from_utf8(buf[..len].to_vec()).unwrap())
+    }
+
+    /// A fresh directory for one test, removed on drop.
+    struct TestDir(PathBuf);
+
+    impl TestDir {
+        fn new(tag: &str) -> TestDir {
+            let dir = std::env::temp_dir().join(format!("nickpool-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TestDir(dir)
+        }
+    }
+
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn state_file(path: PathBuf) -> UniqueOptions {
+        UniqueOptions {
+            store: Store::StateFile { path, reset: false },
+            node: 0,
+            nodes: 1,
+            key: Some([3; 16]),
+        }
+    }
+
+    /// The first character of a nickname: the style in the dictionaries
+    /// below.
+    fn head(nickname: &str) -> char {
+        nickname.chars().next().unwrap()
+    }
+
+    #[test]
+    fn styles_come_up_by_weight_and_each_walks_its_own_permutation() {
+        let dir = TestDir::new("weights");
+        let dict = dir.0.join("d.dict");
+        // 100,000 each, weights 1 : 3 : 6.
+        std::fs::write(
+            &dict,
+            "[styles]\na 1 甲{digits:4}{digits:1}\nb 3 乙{digits:4}{digits:1}\nc 6 丙{digits:4}{digits:1}\n",
+        )
+        .unwrap();
+        let mut options = options(&dict);
+        options.seed = Seed::Fixed(11);
+        let mut source = UniqueSource::open(&options, &state_file(dir.0.join("s"))).unwrap();
+        let mut counts = std::collections::HashMap::<char, u64>::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut firsts = std::collections::HashMap::new();
+        const PULLS: u64 = 100_000;
+        for _ in 0..PULLS {
+            let nickname = next(&mut source).unwrap();
+            *counts.entry(head(&nickname)).or_default() += 1;
+            firsts
+                .entry(head(&nickname))
+                .or_insert_with(|| nickname.clone());
+            assert!(seen.insert(nickname));
+        }
+        for (style, weight) in [('甲', 1.0), ('乙', 3.0), ('丙', 6.0)] {
+            let share = counts[&style] as f64 / PULLS as f64;
+            assert!(
+                (share - weight / 10.0).abs() < 0.01,
+                "{style}: {share} of draws for weight {weight} of 10"
+            );
+        }
+        // Each style starts where its own permutation does: not at the
+        // same rank as the others.
+        let ranks: std::collections::HashSet<&str> = firsts.values().map(|n| &n[3..]).collect();
+        assert_eq!(ranks.len(), 3, "{firsts:?}");
+        let usage = source.style_usage();
+        assert_eq!(
+            usage
+                .iter()
+                .map(|u| (u.style.as_str(), u.space))
+                .collect::<Vec<_>>(),
+            [("a", 100_000), ("b", 100_000), ("c", 100_000)]
+        );
+        for (u, style) in usage.iter().zip(['甲', '乙', '丙']) {
+            assert_eq!(u.used, counts[&style], "{}", u.style);
+        }
+        assert_eq!(source.used(), PULLS);
+    }
+
+    #[test]
+    fn a_used_up_style_drops_out_and_the_others_go_on_in_their_proportions() {
+        let dir = TestDir::new("dropout");
+        let dict = dir.0.join("d.dict");
+        // 100 small, 10,000 middle and 20,000 big; weights 2 : 3 : 5.
+        std::fs::write(
+            &dict,
+            "[class a]\n一 x\n二 x\n[styles]\nsmall 2 小{digits:2}\nmiddle 3 中{digits:4}\nbig 5 大{digits:4}{a}\n",
+        )
+        .unwrap();
+        let mut source = UniqueSource::open(&options(&dict), &state_file(dir.0.join("s"))).unwrap();
+        assert_eq!(source.total(), 30_100);
+        let mut seen = std::collections::HashSet::new();
+        let mut order = Vec::new();
+        while let Some(nickname) = next(&mut source) {
+            order.push(head(&nickname));
+            assert!(seen.insert(nickname.clone()), "{nickname} twice");
+        }
+        assert!(source.is_exhausted(), "only when every style is used up");
+        assert_eq!(seen.len(), 30_100);
+        assert_eq!(source.used(), 30_100);
+        // The small style runs out first (after about 500 nicknames); in
+        // the next 5,000 the others keep their 3 : 5.
+        let last_small = order.iter().rposition(|&c| c == '小').unwrap();
+        assert!((300..800).contains(&last_small), "{last_small}");
+        let after = &order[last_small + 1..last_small + 5001];
+        let middle = after.iter().filter(|&&c| c == '中').count() as f64 / 5000.0;
+        assert!((middle - 3.0 / 8.0).abs() < 0.03, "{middle}");
+        // Then the middle style (10,000 at 3 of 8 of the draws) runs out,
+        // and the big one goes on alone.
+        let last_middle = order.iter().rposition(|&c| c == '中').unwrap();
+        assert!(order[last_middle + 1..].iter().all(|&c| c == '大'));
+        assert!(last_middle < 30_100 - 1000, "{last_middle}");
+        // A restart finds every style used up at once.
+        drop(source);
+        let mut restarted =
+            UniqueSource::open(&options(&dict), &state_file(dir.0.join("s"))).unwrap();
+        assert_eq!(next(&mut restarted), None);
+        assert!(restarted.is_exhausted());
+    }
+
+    #[test]
+    fn two_styles_that_spell_one_nickname_are_refused() {
+        // Each style counts on its own, so distinct styles must never
+        // produce one string: 春 + 风 (style x) is 春风 (style y).
+        let dir = TestDir::new("two-styles");
+        let dict = dir.0.join("d.dict");
+        std::fs::write(
+            &dict,
+            "[class a]\n春 x\n秋 x\n[class b]\n风 x\n[styles]\nx 1 {a}{b}\ny 1 春{b}\n",
+        )
+        .unwrap();
+        let err = UniqueSource::open(&options(&dict), &state_file(dir.0.join("s")))
+            .err()
+            .unwrap();
+        assert!(err.contains("'春风' can be produced two ways"), "{err}");
+        assert!(err.contains("style 'x'") && err.contains("style 'y'"), "{err}");
+        assert!(!dir.0.join("s").exists());
+    }
+
+    #[test]
+    fn blocked_combinations_are_skipped_within_their_style() {
+        let dir = TestDir::new("blocked");
+        let dict = dir.0.join("d.dict");
+        // 大奶 forms across the join in one of 4 combinations.
+        std::fs::write(
+            &dict,
+            "[class p]\n大 x\n小 x\n[class n]\n奶糖 x\n西瓜 x\n[styles]\npn 1 {p}{n}\n\
+             [block]\n奶\n大奶\n[allow]\n奶糖\n",
+        )
+        .unwrap();
+        let mut source = UniqueSource::open(&options(&dict), &state_file(dir.0.join("s"))).unwrap();
+        let mut all: Vec<String> = std::iter::from_fn(|| next(&mut source)).collect();
+        all.sort();
+        assert_eq!(all, ["大西瓜", "小奶糖", "小西瓜"]);
+        assert!(source.is_exhausted());
+        assert_eq!((source.skipped(), source.used()), (1, 4));
     }
 
     #[test]
@@ -813,7 +1276,7 @@ mod tests {
         let saved = std::fs::read(state_dir.join("s")).unwrap();
         // The first block lasted under a second: the next one is twice as
         // large, however many retries it took.
-        assert_eq!(State::decode(&saved).unwrap().reserved, 3 * MIN_BLOCK);
+        assert_eq!(State::decode(&saved).unwrap().reserved, [3 * MIN_BLOCK]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -823,8 +1286,13 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let dict = dir.join("d.dict");
-        // 1000 nicknames over 3 nodes: 334 + 333 + 333.
-        std::fs::write(&dict, "[class a]\n星 x\n[styles]\nn 1 {a}{digits:3}\n").unwrap();
+        // 1000 + 100 + 2 nicknames over 3 nodes: 334 + 34 + 1 for node 0,
+        // 333 + 33 + 1 for node 1, 333 + 33 for node 2.
+        std::fs::write(
+            &dict,
+            "[class a]\n星 x\n月 x\n[styles]\nn 1 星{digits:3}\nm 5 月{digits:2}\na 1 {a}\n",
+        )
+        .unwrap();
         let mut all = std::collections::HashSet::new();
         for node in 0..3 {
             let unique = UniqueOptions {
@@ -843,10 +1311,10 @@ mod tests {
                 count += 1;
             }
             assert!(source.is_exhausted());
-            assert_eq!(count, if node == 0 { 334 } else { 333 });
+            assert_eq!(count, [369, 367, 366][node as usize]);
             assert_eq!((source.used(), source.total()), (count, count));
         }
-        assert_eq!(all.len(), 1000);
+        assert_eq!(all.len(), 1102);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -856,8 +1324,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let dict = dir.join("d.dict");
-        // 星0000 … 星9999.
-        std::fs::write(&dict, "[class a]\n星 x\n[styles]\nn 1 {a}{digits:4}\n").unwrap();
+        // 星0000 … 星9999 and 月000 … 月999, drawn 1 : 1.
+        std::fs::write(
+            &dict,
+            "[styles]\nstar 1 星{digits:4}\nmoon 1 月{digits:3}\n",
+        )
+        .unwrap();
         let unique = UniqueOptions {
             store: Store::StateFile {
                 path: dir.join("s"),
@@ -887,14 +1359,17 @@ mod tests {
         assert_eq!(seen.len(), 4300);
         // Used counts what was drawn, not the rest of the sources' blocks.
         assert_eq!(first.used(), 4300);
-        let reserved = State::decode(&std::fs::read(dir.join("s")).unwrap())
+        let reserved: u64 = State::decode(&std::fs::read(dir.join("s")).unwrap())
             .unwrap()
-            .reserved;
+            .reserved
+            .iter()
+            .sum();
         assert!(reserved > 4300, "{reserved}");
         drop(first);
 
         // A restart (even after kill -9: every block was on disk before it
-        // was used) continues past every block of every thread.
+        // was used) continues past every block of every thread, and the
+        // star style goes on after the moon style is used up.
         let mut restarted = UniqueSource::open(&options(&dict), &unique).unwrap();
         assert_eq!(restarted.used(), reserved);
         let mut more = 0;
@@ -906,7 +1381,8 @@ mod tests {
             more += 1;
         }
         assert!(restarted.is_exhausted());
-        assert_eq!(more, 10_000 - reserved);
+        assert_eq!(more, 11_000 - reserved);
+        assert!(seen.contains("星0000") && seen.contains("月999"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
