@@ -6,7 +6,7 @@ mod common;
 
 use common::run_cli;
 use nickpool::generator::{
-    Charset, Count, DEFAULT_DICT, Dictionary, Generator, LoadOptions, Seed, Selection, Tgh,
+    Charset, Count, DEFAULT_DICT, Dictionary, Generator, LoadOptions, Seed, Selection, Spread, Tgh,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -305,18 +305,69 @@ fn gen_cli_styles_charsets_stats_and_usage_errors() {
     );
     let (code, out, _) = run_cli(&["gen", "--stats"], TEN_SECONDS);
     assert_eq!(code, 0);
-    let total = out.lines().last().unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    let total = lines.iter().position(|l| l.starts_with("total")).unwrap();
+    assert_eq!(total, 2 + 9, "{out}");
+    assert!(lines[total].ends_with("18767988"), "{out}");
+    // Shares of draws add up; lengths per style and of the draws; the
+    // expected distinct shares.
+    let shares: f64 = lines[2..total]
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap().trim_end_matches('%'))
+        .map(|p| p.parse::<f64>().unwrap())
+        .sum();
+    assert!((shares - 100.0).abs() < 0.5, "{out}");
+    assert!(lines[total + 2].starts_with("characters"), "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("draws ")), "{out}");
+    let spread = Spread::of(&default_dict(), Selection::Weighted);
+    let expected = format!(
+        "expected distinct: {:.1}% of 100000 draws, {:.1}% of 1000000 draws",
+        100.0 * spread.expected_distinct(100_000),
+        100.0 * spread.expected_distinct(1_000_000)
+    );
+    assert!(out.contains(&expected), "{expected}\n{out}");
+    // Under a cap the counts shrink and long styles drop out.
+    let (code, out, _) = run_cli(&["gen", "--stats", "--max-chars", "4"], TEN_SECONDS);
+    assert_eq!(code, 0);
     assert!(
-        total.starts_with("total") && total.ends_with("18767988"),
+        out.contains("only nicknames of at most 4 characters"),
         "{out}"
     );
-    assert_eq!(out.lines().count(), 2 + 9 + 1);
+    let mut capped = Dictionary::embedded();
+    capped.limit_chars(4).unwrap();
+    let total = format!(" {}", capped.count().value());
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("total") && l.ends_with(&total)),
+        "{out}"
+    );
+    let dropped = (0..capped.styles().len())
+        .find(|&i| !capped.style_fits(i))
+        .expect("some default style is longer than 4 characters");
+    assert!(
+        out.contains(&format!(
+            "note: style '{}' has no nickname of at most 4 characters",
+            capped.styles()[dropped].name()
+        )),
+        "{out}"
+    );
     for bad in [
         &["gen", "--charset", "latin"][..],
         &["gen", "--style", "nope"],
         &["gen", "-n", "many"],
         &["gen", "--frobnicate"],
         &["gen", "--charset", "common", "--style", "gufeng"],
+        &["gen", "--max-chars", "0"],
+        &["gen", "--max-chars", "3", "--style", "gufeng"],
+        &["gen", "--all", "--stats"],
+        &[
+            "serve",
+            "--unique",
+            "--state",
+            "/nonexistent/s",
+            "--max-chars",
+            "6",
+        ],
     ] {
         let (code, _, err) = run_cli(bad, TEN_SECONDS);
         assert_eq!(code, 2, "{bad:?}: {err}");
@@ -427,4 +478,28 @@ fn auto_weights_make_every_nickname_equally_likely_and_numbers_keep_style_shares
             "{name}: {n}, expected {expected}"
         );
     }
+}
+
+#[test]
+fn max_chars_caps_what_gen_and_serve_hand_out() {
+    let (code, out, err) = run_cli(
+        &["gen", "-n", "20000", "--seed", "3", "--max-chars", "5"],
+        TEN_SECONDS,
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut lengths = HashSet::new();
+    for line in out.lines() {
+        lengths.insert(line.chars().count());
+        assert!(line.chars().count() <= 5, "{line}");
+    }
+    assert!(lengths.contains(&4) && lengths.contains(&5), "{lengths:?}");
+
+    let name = common::unique_name("maxchars");
+    let mut daemon = common::Daemon::start(&name, &["--max-chars", "4", "--capacity", "64"]);
+    let client = nickpool::Client::open(Some(&name)).unwrap();
+    for _ in 0..2_000 {
+        let nickname = client.next_string(Some(TEN_SECONDS)).unwrap();
+        assert!(nickname.chars().count() <= 4, "{nickname}");
+    }
+    assert_eq!(daemon.stop(), Some(0));
 }
