@@ -39,6 +39,7 @@ use super::ambiguity;
 use super::charset::Charset;
 use super::length::Fits;
 use super::safety::{RISK_HEAD, RISK_TAIL, Safety};
+use super::weighted::Picker;
 use crate::MAX_NICKNAME_LEN;
 use std::collections::HashMap;
 use std::fmt;
@@ -220,8 +221,8 @@ impl Style {
 pub struct Dictionary {
     pub(crate) name: String,
     pub(crate) styles: Vec<Style>,
-    /// `cumulative[i]` is the sum of the weights of styles `0..=i`.
-    pub(crate) cumulative: Vec<u64>,
+    /// Draws a style by weight (when the table below is empty).
+    pub(crate) picker: Picker,
     /// Style index per unit of weight (empty when the weights sum to more
     /// than [`STYLE_TABLE_MAX`]).
     pub(crate) style_table: Vec<u16>,
@@ -303,8 +304,9 @@ impl Dictionary {
     }
 
     /// A dictionary for the random-character mode: nicknames of 2, 3 or 4
-    /// characters (equally likely) drawn from `charset`, filtered by the
-    /// given safety lists (characters blocked on their own are removed).
+    /// characters (equally likely) drawn from `charset`, without its taboo
+    /// characters (listed in `charset-taboo.txt`) and filtered by the given
+    /// safety lists (characters blocked on their own are removed).
     pub fn for_charset(charset: Charset, safety: Safety) -> Dictionary {
         let chars: Vec<char> = charset.chars();
         let mut arena = Vec::with_capacity(chars.len() * 4);
@@ -361,7 +363,7 @@ impl Dictionary {
         let mut dict = Dictionary {
             name,
             styles,
-            cumulative: Vec::new(),
+            picker: Picker::new([1]),
             style_table: Vec::new(),
             arena,
             safety,
@@ -377,15 +379,8 @@ impl Dictionary {
 
     /// Builds the style-picking tables from the styles' weights.
     pub(crate) fn index_weights(&mut self) {
-        let mut total = 0u64;
-        self.cumulative = self
-            .styles
-            .iter()
-            .map(|s| {
-                total += s.weight;
-                total
-            })
-            .collect();
+        self.picker = Picker::new(self.styles.iter().map(|s| s.weight));
+        let total = self.picker.total();
         // One entry per unit of weight, when that is small: picking a style
         // is then one draw and one load.
         self.style_table = if total <= STYLE_TABLE_MAX {

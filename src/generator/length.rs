@@ -13,14 +13,12 @@
 
 use super::dict::{Count, Dictionary, Entry, Pool, Problem};
 use super::safety::{RISK_HEAD, RISK_TAIL};
+use super::weighted::Picker;
 use crate::MAX_NICKNAME_LEN;
 use std::collections::BTreeMap;
 
 /// Work limit for counting blocked combinations exactly (full-name checks).
 const EXACT_COUNT_BUDGET: u128 = 20_000_000;
-
-/// Bits of a draw that index [`Fits::guide`].
-const GUIDE_BITS: u32 = 8;
 
 /// A style's nicknames by length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,12 +59,9 @@ pub struct Fits {
     pub(crate) variants: Vec<Vec<Pool>>,
     /// Per variant, the length of its nicknames in characters.
     pub(crate) chars: Vec<usize>,
-    /// `cumulative[i]`: the combinations of variants `0..=i`.
-    pub(crate) cumulative: Vec<u64>,
-    /// `guide[j]`: the first variant a draw whose top [`GUIDE_BITS`] bits
-    /// are `j` can land in, so that finding the variant is a load and
-    /// (rarely) a step or two.
-    guide: Vec<u16>,
+    /// Draws a variant in proportion to its combinations; its
+    /// `cumulative[i]` counts the combinations of variants `0..=i`.
+    pub(crate) picker: Picker,
 }
 
 impl Fits {
@@ -88,15 +83,10 @@ impl Fits {
         for k in (0..pools.len()).rev() {
             min_rest[k] = min_rest[k + 1] + buckets[k].first().map_or(0, |b| b.0);
         }
-        let mut fits = Fits {
-            variants: Vec::new(),
-            chars: Vec::new(),
-            cumulative: Vec::new(),
-            guide: Vec::new(),
-        };
+        let mut variants = Vec::new();
+        let mut chars = Vec::new();
+        let mut sizes = Vec::new();
         let mut chosen = Vec::with_capacity(pools.len());
-        let mut total = 0u128;
-        let mut overflow = false;
         walk(
             &buckets,
             &min_rest,
@@ -104,14 +94,14 @@ impl Fits {
             0,
             &mut chosen,
             &mut |picks| {
-                let combinations: u128 = picks
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &b)| buckets[k][b].1.len() as u128)
-                    .product();
-                total += combinations;
-                overflow |= total > u128::from(u64::MAX);
-                fits.variants.push(
+                sizes.push(
+                    picks
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &b)| buckets[k][b].1.len() as u128)
+                        .product::<u128>(),
+                );
+                variants.push(
                     picks
                         .iter()
                         .enumerate()
@@ -120,42 +110,34 @@ impl Fits {
                         })
                         .collect(),
                 );
-                fits.chars.push(
+                chars.push(
                     picks
                         .iter()
                         .enumerate()
                         .map(|(k, &b)| buckets[k][b].0)
                         .sum(),
                 );
-                fits.cumulative.push(total as u64);
             },
         );
-        if overflow {
+        if variants.is_empty() {
+            return Ok(None);
+        }
+        if sizes.iter().sum::<u128>() > u128::from(u64::MAX) {
             return Err(format!(
                 "more than {} combinations fit in {max_chars} characters; too many to draw from exactly",
                 u64::MAX
             ));
         }
-        if fits.variants.is_empty() {
-            return Ok(None);
-        }
-        let total = total as u64;
-        fits.guide = (0..1u64 << GUIDE_BITS)
-            .map(|j| {
-                // The smallest draw whose top bits are j.
-                let r = ((u128::from(j) << (64 - GUIDE_BITS)) * u128::from(total)) >> 64;
-                fits.cumulative
-                    .iter()
-                    .filter(|&&c| u128::from(c) <= r)
-                    .count() as u16
-            })
-            .collect();
-        Ok(Some(fits))
+        Ok(Some(Fits {
+            variants,
+            chars,
+            picker: Picker::new(sizes.into_iter().map(|n| n as u64)),
+        }))
     }
 
     /// How many combinations fit (blocked ones included).
     pub fn combinations(&self) -> u64 {
-        *self.cumulative.last().expect("a Fits has a variant")
+        self.picker.total()
     }
 
     /// Number of variants (one length per pool each).
@@ -163,17 +145,16 @@ impl Fits {
         self.variants.len()
     }
 
+    /// The length in characters of each variant's nicknames.
+    pub fn variant_chars(&self) -> &[usize] {
+        &self.chars
+    }
+
     /// The pools of the variant that the uniform 64-bit draw `x` picks, each
-    /// variant in proportion to its combinations (Lemire's multiply-shift
-    /// maps `x` to a combination number; the guide table finds its variant).
+    /// variant in proportion to its combinations.
     #[inline(always)]
     pub(crate) fn pick(&self, x: u64) -> &[Pool] {
-        let r = ((u128::from(x) * u128::from(self.combinations())) >> 64) as u64;
-        let mut i = usize::from(self.guide[(x >> (64 - GUIDE_BITS)) as usize]);
-        while self.cumulative[i] <= r {
-            i += 1;
-        }
-        &self.variants[i]
+        &self.variants[self.picker.pick(x)]
     }
 }
 
@@ -479,45 +460,6 @@ one 1 {a}
         for (name, &n) in &counts {
             // 10,000 expected, standard deviation 82.
             assert!(n.abs_diff(10_000) < 400, "{name}: {n}");
-        }
-    }
-
-    #[test]
-    fn the_guide_finds_the_same_variant_as_a_search() {
-        // Variants of very different sizes, some smaller than a guide step.
-        let words = |prefix: &str, n: usize| -> String {
-            (0..n)
-                .map(|i| {
-                    format!(
-                        "{prefix}{} x\n",
-                        "一二三四五六七八九十"
-                            .chars()
-                            .nth(i % 10)
-                            .unwrap()
-                            .to_string()
-                            .repeat(1 + i / 10)
-                    )
-                })
-                .collect()
-        };
-        let text = format!(
-            "[class a]\n{}[class b]\n{}[styles]\nab 1 {{a}}的{{b}}\n",
-            words("甲", 37),
-            words("乙", 23)
-        );
-        let mut d = load(&text);
-        d.limit_chars(7).unwrap();
-        let fits = d.styles()[0].fits().unwrap();
-        assert!(fits.variants() > 4, "{}", fits.variants());
-        let mut x = 0x243f_6a88_85a3_08d3u64;
-        for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let r = ((u128::from(x) * u128::from(fits.combinations())) >> 64) as u64;
-            let expected = fits.cumulative.iter().position(|&c| r < c).unwrap();
-            let picked = fits.pick(x).as_ptr();
-            assert_eq!(picked, fits.variants[expected].as_ptr());
         }
     }
 

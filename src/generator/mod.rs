@@ -9,6 +9,7 @@ mod index;
 mod length;
 mod safety;
 mod spread;
+mod weighted;
 
 pub use charset::{Charset, Tgh};
 pub use dict::{
@@ -187,17 +188,13 @@ fn pick_style<'d>(dict: &'d Dictionary, selection: Selection, rng: &mut ChaCha8R
     match selection {
         Selection::Only(i) => &dict.styles[i],
         Selection::Weighted => {
-            let total = *dict.cumulative.last().expect("a dictionary has styles");
-            let r = below(rng, total);
-            let i = match dict.style_table.get(r as usize) {
-                Some(&i) => i as usize,
-                // Weights too large for the table (such as `auto`): count the
-                // styles that end at or below `r`, without a branch to
-                // mispredict.
-                None => dict.cumulative[..dict.cumulative.len() - 1]
-                    .iter()
-                    .map(|&c| usize::from(c <= r))
-                    .sum(),
+            let x = rng.next_u64();
+            let i = if dict.style_table.is_empty() {
+                // Weights too large for the table (such as `auto`).
+                dict.picker.pick(x)
+            } else {
+                let r = (u128::from(x) * dict.style_table.len() as u128) >> 64;
+                usize::from(dict.style_table[r as usize])
             };
             &dict.styles[i]
         }
