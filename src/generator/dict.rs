@@ -314,7 +314,7 @@ impl Dictionary {
         let mut buf = [0u8; 4];
         for c in chars {
             let s: &str = c.encode_utf8(&mut buf);
-            if safety.is_blocked(s) {
+            if super::charset::is_taboo(c) || safety.is_blocked(s) {
                 continue;
             }
             entries.push(Entry::new(arena.len(), s, safety.join_risk(s)));
