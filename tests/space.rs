@@ -259,3 +259,84 @@ fn three_quarters_of_draws_are_six_characters_or_fewer_and_none_over_eight() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Every style shape a dictionary can have, with words whose joins spell
+/// blocked terms: across two words (娇小 + 三花猫 → 小三, 强大 + 香蕉 →
+/// 大香蕉, 乌龟 + 蛋挞 → 龟蛋), through a template's literal text (小 +
+/// 三花猫, 大 + 的 + 香), after a literal suffix, and across a one-character
+/// middle word.
+const JOINS: &str = "\
+[class adj]
+娇小 x
+强大 x
+快乐 x
+[class noun]
+三花猫 x
+香蕉 x
+乌龟 x
+小狗 x
+[class sweet]
+蛋挞 x
+布丁 x
+[class one]
+王 x
+月 x
+[styles]
+adj-noun 1 {adj}{noun}
+noun-sweet 1 {noun}{sweet}
+xiao 1 小{noun}
+adj-de-noun 1 {adj}的{noun}
+noun-xiao 1 {noun}小{sweet}
+three 1 {noun}{one}{sweet}
+";
+
+const JOIN_TERMS: [&str; 6] = ["小三", "大香蕉", "龟蛋", "大的香", "狗小", "龟王蛋"];
+
+#[test]
+fn terms_formed_across_joins_are_caught_in_every_style() {
+    let blocked_text = format!("{JOINS}[block]\n{}\n", JOIN_TERMS.join("\n"));
+    let dict = Arc::new(
+        Dictionary::parse("joins", blocked_text.as_bytes(), &Default::default())
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let open = Dictionary::parse("open", JOINS.as_bytes(), &Default::default()).unwrap();
+    let clean = |s: &str| !JOIN_TERMS.iter().any(|t| s.contains(t));
+    for (i, style) in dict.styles().iter().enumerate() {
+        // What should remain: every combination of the unblocked
+        // dictionary that contains no term, checked by plain substring.
+        let mut expected = Vec::new();
+        let _ = open.for_each_nickname(i, |_, b| {
+            let s = String::from_utf8(b.to_vec()).unwrap();
+            if clean(&s) {
+                expected.push(s);
+            }
+            ControlFlow::Continue(())
+        });
+        let total = open.styles()[i].combinations() as usize;
+        assert!(
+            expected.len() < total,
+            "style {}: no join spells a term",
+            style.name()
+        );
+        let mut listed = Vec::new();
+        let _ = dict.for_each_nickname(i, |_, b| {
+            listed.push(String::from_utf8(b.to_vec()).unwrap());
+            ControlFlow::Continue(())
+        });
+        assert_eq!(listed, expected, "style {}", style.name());
+        assert_eq!(dict.count_style(i), Count::Exact(expected.len() as u128));
+        // Random draws and unique-mode indices agree.
+        let mut g = Generator::new(Arc::clone(&dict), Seed::Fixed(21), 0)
+            .with_selection(nickpool::generator::Selection::Only(i));
+        for _ in 0..5_000 {
+            let s = g.generate();
+            assert!(clean(&s), "style {}: drew {s}", style.name());
+        }
+        let space = IndexSpace::new(Arc::clone(&dict), Some(i)).unwrap();
+        let mut buf = [0u8; nickpool::MAX_NICKNAME_LEN];
+        let rendered = (0..space.size())
+            .filter_map(|index| space.render(index, &mut buf).map(|len| buf[..len].to_vec()))
+            .count();
+        assert_eq!(rendered, expected.len(), "style {}", style.name());
+    }
+}
