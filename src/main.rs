@@ -66,6 +66,12 @@ pub struct SourceArgs {
     /// each style comes from the permutation key.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Only nicknames of at most N characters, each as likely as without
+    /// the cap relative to the others; styles with none that short are
+    /// left out (`gen --stats --max-chars N` counts them). Not with --unique
+    /// yet.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    max_chars: Option<u16>,
 }
 
 #[derive(Args)]
@@ -183,10 +189,15 @@ pub struct GenArgs {
     /// How many nicknames to print.
     #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 10)]
     count: u64,
-    /// Print the number of distinct nicknames per style and in total, instead
-    /// of nicknames.
+    /// Print the number of distinct nicknames per style and in total, the
+    /// share of draws and the lengths, instead of nicknames.
     #[arg(long)]
     stats: bool,
+    /// Print every nickname the dictionary (with --style, --blocklist,
+    /// --max-chars) can produce, once each, in unique mode's index order:
+    /// exactly what `serve --unique` may hand out.
+    #[arg(long, conflicts_with_all = ["stats", "count", "seed", "charset"])]
+    all: bool,
     #[command(flatten)]
     source: SourceArgs,
 }

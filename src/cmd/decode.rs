@@ -26,6 +26,7 @@ pub fn run(args: DecodeArgs) -> Result<(), CliError> {
         dict: args.dict.clone(),
         charset: args.charset,
         blocklist: args.blocklist.clone(),
+        max_chars: None,
     };
     let decoded = unique::decode(&args.nickname, &source, args.style.as_deref(), &key).map_err(
         |e| match e {

@@ -82,6 +82,9 @@ fn load(
             ))
         })?),
     };
+    if let Selection::Only(i) = selection {
+        dict.check_style_fits(i).map_err(ServeError::Config)?;
+    }
     Ok((dict, selection))
 }
 

@@ -37,7 +37,9 @@
 
 use super::ambiguity;
 use super::charset::Charset;
+use super::length::Fits;
 use super::safety::{RISK_HEAD, RISK_TAIL, Safety};
+use super::weighted::Picker;
 use crate::MAX_NICKNAME_LEN;
 use std::collections::HashMap;
 use std::fmt;
@@ -58,9 +60,6 @@ const STYLE_TABLE_MAX: u64 = 4096;
 
 /// Words up to this many bytes are copied as one fixed-size block.
 pub(crate) const COPY_BLOCK: usize = 16;
-
-/// Work limit for counting blocked combinations exactly (full-name checks).
-const EXACT_COUNT_BUDGET: u128 = 20_000_000;
 
 /// Widest built-in `{digits:N}` placeholder (10^N words in its pool).
 pub const MAX_DIGITS: usize = 4;
@@ -139,12 +138,25 @@ impl fmt::Display for Count {
     }
 }
 
-/// One fused word of a pool: a span of the arena and its join-risk flags.
+/// One fused word of a pool: a span of the arena, its length in
+/// characters and its join-risk flags.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
     pub(crate) offset: u32,
     pub(crate) len: u8,
     pub(crate) risk: u8,
+    pub(crate) chars: u8,
+}
+
+impl Entry {
+    fn new(offset: usize, text: &str, risk: u8) -> Entry {
+        Entry {
+            offset: offset as u32,
+            len: text.len() as u8,
+            risk,
+            chars: text.chars().count() as u8,
+        }
+    }
 }
 
 /// The words one placeholder of a style can become, with the template's
@@ -163,6 +175,10 @@ pub struct Style {
     pub(crate) weight: u64,
     pub(crate) template: String,
     pub(crate) pools: Vec<Pool>,
+    /// Under a length cap ([`Dictionary::limit_chars`]): the combinations
+    /// that fit, which the generator draws from instead of `pools`. `None`
+    /// without a cap, or when none fits (the style's weight is then 0).
+    pub(crate) fits: Option<Box<Fits>>,
     pub(crate) max_len: usize,
     pub(crate) line: usize,
 }
@@ -187,9 +203,16 @@ impl Style {
         self.max_len
     }
 
-    /// Number of word combinations, blocked ones included.
+    /// Number of word combinations, blocked ones included (and, under a
+    /// length cap, long ones too: see [`Dictionary::count_style`]).
     pub fn combinations(&self) -> u128 {
         self.pools.iter().map(|p| p.entries.len() as u128).product()
+    }
+
+    /// Under a length cap, the combinations that fit; `None` without a cap
+    /// or when none does.
+    pub fn fits(&self) -> Option<&Fits> {
+        self.fits.as_deref()
     }
 }
 
@@ -198,8 +221,8 @@ impl Style {
 pub struct Dictionary {
     pub(crate) name: String,
     pub(crate) styles: Vec<Style>,
-    /// `cumulative[i]` is the sum of the weights of styles `0..=i`.
-    pub(crate) cumulative: Vec<u64>,
+    /// Draws a style by weight (when the table below is empty).
+    pub(crate) picker: Picker,
     /// Style index per unit of weight (empty when the weights sum to more
     /// than [`STYLE_TABLE_MAX`]).
     pub(crate) style_table: Vec<u16>,
@@ -211,6 +234,8 @@ pub struct Dictionary {
     /// Every style's weight is `auto`: each nickname of the space is equally
     /// likely.
     pub(crate) auto_weights: bool,
+    /// The length cap in characters ([`Dictionary::limit_chars`]).
+    pub(crate) max_chars: Option<usize>,
 }
 
 /// Options for loading a dictionary.
@@ -279,8 +304,9 @@ impl Dictionary {
     }
 
     /// A dictionary for the random-character mode: nicknames of 2, 3 or 4
-    /// characters (equally likely) drawn from `charset`, filtered by the
-    /// given safety lists (characters blocked on their own are removed).
+    /// characters (equally likely) drawn from `charset`, without its taboo
+    /// characters (listed in `charset-taboo.txt`) and filtered by the given
+    /// safety lists (characters blocked on their own are removed).
     pub fn for_charset(charset: Charset, safety: Safety) -> Dictionary {
         let chars: Vec<char> = charset.chars();
         let mut arena = Vec::with_capacity(chars.len() * 4);
@@ -288,14 +314,10 @@ impl Dictionary {
         let mut buf = [0u8; 4];
         for c in chars {
             let s: &str = c.encode_utf8(&mut buf);
-            if safety.is_blocked(s) {
+            if super::charset::is_taboo(c) || safety.is_blocked(s) {
                 continue;
             }
-            entries.push(Entry {
-                offset: arena.len() as u32,
-                len: s.len() as u8,
-                risk: safety.join_risk(s),
-            });
+            entries.push(Entry::new(arena.len(), s, safety.join_risk(s)));
             arena.extend_from_slice(s.as_bytes());
         }
         let label = format!("{{{}}}", charset.name());
@@ -310,6 +332,7 @@ impl Dictionary {
                     };
                     n
                 ],
+                fits: None,
                 max_len: 4 * n,
                 line: 0,
             })
@@ -333,41 +356,42 @@ impl Dictionary {
         word_count: usize,
         warnings: Vec<Problem>,
     ) -> Dictionary {
-        let mut total = 0u64;
-        let cumulative: Vec<u64> = styles
-            .iter()
-            .map(|s| {
-                total += s.weight;
-                total
-            })
-            .collect();
-        // One entry per unit of weight, when that is small: picking a style
-        // is then one draw and one load.
-        let style_table = if total <= STYLE_TABLE_MAX {
-            let mut table = Vec::with_capacity(total as usize);
-            for (i, s) in styles.iter().enumerate() {
-                table.extend(std::iter::repeat_n(i as u16, s.weight as usize));
-            }
-            table
-        } else {
-            Vec::new()
-        };
         // Padding lets the generator copy every short word as one fixed
         // 16-byte block.
         arena.extend_from_slice(&[0u8; COPY_BLOCK]);
         let max_len = styles.iter().map(|s| s.max_len).max().unwrap_or(0);
-        Dictionary {
+        let mut dict = Dictionary {
             name,
             styles,
-            cumulative,
-            style_table,
+            picker: Picker::new([1]),
+            style_table: Vec::new(),
             arena,
             safety,
             max_len,
             word_count,
             warnings,
             auto_weights: false,
-        }
+            max_chars: None,
+        };
+        dict.index_weights();
+        dict
+    }
+
+    /// Builds the style-picking tables from the styles' weights.
+    pub(crate) fn index_weights(&mut self) {
+        self.picker = Picker::new(self.styles.iter().map(|s| s.weight));
+        let total = self.picker.total();
+        // One entry per unit of weight, when that is small: picking a style
+        // is then one draw and one load.
+        self.style_table = if total <= STYLE_TABLE_MAX {
+            let mut table = Vec::with_capacity(total as usize);
+            for (i, s) in self.styles.iter().enumerate() {
+                table.extend(std::iter::repeat_n(i as u16, s.weight as usize));
+            }
+            table
+        } else {
+            Vec::new()
+        };
     }
 
     /// Where the dictionary came from: a path, or "default (embedded)".
@@ -414,52 +438,11 @@ impl Dictionary {
         &self.arena[e.offset as usize..e.offset as usize + e.len as usize]
     }
 
-    /// The number of distinct nicknames `style` can produce. Exact when the
-    /// combinations at risky joins are few enough to check one by one.
+    /// The number of distinct nicknames `style` can produce (under the
+    /// length cap, if any). Exact when the combinations at risky joins are
+    /// few enough to check one by one.
     pub fn count_style(&self, style: usize) -> Count {
-        let style = &self.styles[style];
-        let total = style.combinations();
-        let pools = &style.pools;
-        if pools.len() < 2 {
-            return Count::Exact(total);
-        }
-        // Work: for each join j, risky pairs times every choice of the other
-        // pools. A combination is counted at its first risky join only.
-        let tails: Vec<Vec<Entry>> = pools.iter().map(|p| risky(p, RISK_TAIL)).collect();
-        let heads: Vec<Vec<Entry>> = pools.iter().map(|p| risky(p, RISK_HEAD)).collect();
-        let mut work = 0u128;
-        for j in 0..pools.len() - 1 {
-            let others: u128 = (0..pools.len())
-                .filter(|&i| i != j && i != j + 1)
-                .map(|i| pools[i].entries.len() as u128)
-                .product();
-            work += tails[j].len() as u128 * heads[j + 1].len() as u128 * others;
-        }
-        if work > EXACT_COUNT_BUDGET {
-            return Count::AtMost(total);
-        }
-        let mut blocked = 0u128;
-        let mut buf = [0u8; MAX_NICKNAME_LEN];
-        for j in 0..pools.len() - 1 {
-            let mut choice: Vec<&[Entry]> = pools.iter().map(|p| p.entries.as_slice()).collect();
-            choice[j] = &tails[j];
-            choice[j + 1] = &heads[j + 1];
-            for_each_combo(&choice, &mut |combo| {
-                // Skip combinations whose first risky join comes earlier.
-                let earlier_risky = combo[..=j]
-                    .windows(2)
-                    .any(|w| w[0].risk & RISK_TAIL != 0 && w[1].risk & RISK_HEAD != 0);
-                if earlier_risky {
-                    return;
-                }
-                let len = self.render_entries(combo, &mut buf);
-                let text = std::str::from_utf8(&buf[..len]).expect("whole words");
-                if self.safety.is_blocked(text) {
-                    blocked += 1;
-                }
-            });
-        }
-        Count::Exact(total - blocked)
+        self.length_counts(style).up_to(self.max_chars)
     }
 
     /// The number of distinct nicknames the whole dictionary can produce.
@@ -467,51 +450,6 @@ impl Dictionary {
         (0..self.styles.len())
             .map(|i| self.count_style(i))
             .fold(Count::Exact(0), std::ops::Add::add)
-    }
-
-    fn render_entries(&self, combo: &[Entry], out: &mut [u8]) -> usize {
-        let mut len = 0;
-        for &e in combo {
-            let bytes = self.entry_bytes(e);
-            out[len..len + bytes.len()].copy_from_slice(bytes);
-            len += bytes.len();
-        }
-        len
-    }
-}
-
-fn risky(pool: &Pool, flag: u8) -> Vec<Entry> {
-    pool.entries
-        .iter()
-        .copied()
-        .filter(|e| e.risk & flag != 0)
-        .collect()
-}
-
-/// Calls `f` with every combination of one entry from each pool.
-fn for_each_combo(pools: &[&[Entry]], f: &mut dyn FnMut(&[Entry])) {
-    if pools.iter().any(|p| p.is_empty()) {
-        return;
-    }
-    let mut idx = vec![0usize; pools.len()];
-    let mut combo: Vec<Entry> = pools.iter().map(|p| p[0]).collect();
-    loop {
-        f(&combo);
-        // Odometer: advance the last pool first.
-        let mut k = pools.len();
-        loop {
-            if k == 0 {
-                return;
-            }
-            k -= 1;
-            idx[k] += 1;
-            if idx[k] < pools[k].len() {
-                combo[k] = pools[k][idx[k]];
-                break;
-            }
-            idx[k] = 0;
-            combo[k] = pools[k][0];
-        }
     }
 }
 
@@ -1151,11 +1089,7 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                 if fused.len() > u8::MAX as usize {
                     continue; // Caught below: longer than any nickname.
                 }
-                entries.push(Entry {
-                    offset: arena.len() as u32,
-                    len: fused.len() as u8,
-                    risk: safety.join_risk(&fused),
-                });
+                entries.push(Entry::new(arena.len(), &fused, safety.join_risk(&fused)));
                 arena.extend_from_slice(fused.as_bytes());
             }
             if entries.is_empty() {
@@ -1225,6 +1159,7 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
             weight,
             template: style.template.clone(),
             pools,
+            fits: None,
             max_len,
             line: style.line,
         });
