@@ -834,7 +834,7 @@ fn a_used_up_style_drops_out_and_the_others_go_on() {
     let log = daemon.stderr();
     assert!(
         log.contains(
-            "style 'ab' is used up (all 9 counters of this node's share); the other 1 styles go on"
+            "style 'ab' is used up (all 9 counters of this node's share reserved); the others go on (1 styles left)"
         ),
         "{log}"
     );

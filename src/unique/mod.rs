@@ -52,11 +52,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Smallest and largest number of counters of one style reserved at once.
-/// A style's block doubles while its blocks last under a second and halves
-/// when one lasts over a minute: a restart skips at most about a second of
-/// demand (or one small block) per style, and a busy daemon writes its
-/// state a few times a second.
+/// Smallest and largest number of counters a source reserves in one round,
+/// over all styles: each style gets a block in proportion to its weight
+/// (at least one counter). The round size doubles while rounds come less
+/// than a second apart and halves when one lasts over a minute: a restart
+/// skips at most about a second or two of demand (or two small rounds),
+/// spread over the styles by weight, and a busy daemon writes its state a
+/// few times a second.
 pub const MIN_BLOCK: u64 = 1024;
 pub const MAX_BLOCK: u64 = 1 << 20;
 const GROW_BELOW: Duration = Duration::from_secs(1);
@@ -241,42 +243,67 @@ impl StylePicker {
     }
 }
 
-/// One style's block within a source.
-#[derive(Debug, Clone)]
+/// One style's counters held by a source: a few disjoint blocks, used in
+/// order.
+#[derive(Debug, Clone, Default)]
 struct Cursor {
-    /// Next counter; `next..end` is this source's.
+    /// Next counter; `next..end` is the block in use.
     next: u64,
     end: u64,
-    block_size: u64,
-    started: Option<Instant>,
-    /// The style is used up: it has dropped out of this source's picks.
-    done: bool,
+    /// Blocks reserved for later, oldest first.
+    queued: std::collections::VecDeque<(u64, u64)>,
+    /// Counters held in all: `end - next` plus the queued blocks.
+    held: u64,
+    /// The store has no more counters of this style for this node: what is
+    /// held is the last.
+    spent: bool,
 }
 
 impl Cursor {
-    fn new() -> Cursor {
-        Cursor {
-            next: 0,
-            end: 0,
-            block_size: MIN_BLOCK,
-            started: None,
-            done: false,
+    /// Moves to the next queued block; false when none is left.
+    fn advance(&mut self) -> bool {
+        match self.queued.pop_front() {
+            Some((start, end)) => {
+                (self.next, self.end) = (start, end);
+                true
+            }
+            None => false,
         }
     }
 
-    /// The size of the next block: doubled when the last one lasted under
-    /// a second, halved when it lasted over a minute (once per used-up
-    /// block, not again on each retry).
+    fn add(&mut self, start: u64, end: u64) {
+        if self.next == self.end && self.queued.is_empty() {
+            (self.next, self.end) = (start, end);
+        } else {
+            self.queued.push_back((start, end));
+        }
+        self.held += end - start;
+    }
+}
+
+/// How a source's rounds are sized.
+#[derive(Debug, Clone)]
+struct Rounds {
+    /// Counters per round, over all styles.
+    size: u64,
+    /// When the last successful round was reserved.
+    started: Option<Instant>,
+}
+
+impl Rounds {
+    /// The size of the next round: doubled when the last one came less
+    /// than a second after the one before, halved when it lasted over a
+    /// minute (once per round, not again on each retry).
     fn adapt(&mut self, now: Instant) -> u64 {
         if let Some(started) = self.started.take() {
             let lasted = now.duration_since(started);
             if lasted < GROW_BELOW {
-                self.block_size = (self.block_size * 2).min(MAX_BLOCK);
+                self.size = (self.size * 2).min(MAX_BLOCK);
             } else if lasted > SHRINK_ABOVE {
-                self.block_size = (self.block_size / 2).max(MIN_BLOCK);
+                self.size = (self.size / 2).max(MIN_BLOCK);
             }
         }
-        self.block_size
+        self.size
     }
 }
 
@@ -302,13 +329,14 @@ pub struct UniqueSource {
     permutations: Arc<[Option<Permutation>]>,
     shared: Arc<Shared>,
     cursors: Vec<Cursor>,
+    rounds: Rounds,
     picker: StylePicker,
     /// A style drawn whose nickname is still owed: its block could not be
     /// reserved yet, or its combination was blocked (redrawn within the
     /// style, as random mode does, unless the weights are `auto`).
     pending: Option<usize>,
     exhausted: bool,
-    /// `end - next` per style, for the shared gauges.
+    /// Counters held per style, for the shared gauges.
     unused: Arc<[CacheLine<AtomicU64>]>,
     seed: Seed,
     dict_source: DictSource,
@@ -525,7 +553,11 @@ impl UniqueSource {
             space,
             permutations,
             shared,
-            cursors: vec![Cursor::new(); styles],
+            cursors: vec![Cursor::default(); styles],
+            rounds: Rounds {
+                size: MIN_BLOCK,
+                started: None,
+            },
             pending: None,
             exhausted: false,
             unused,
@@ -575,44 +607,57 @@ impl UniqueSource {
         self.shared.skipped.load(Ordering::Relaxed)
     }
 
-    /// Takes the next block of style `k` for this source, and tops up in
-    /// the same write every other style of this source whose block is used
-    /// up.
+    /// A round of reservations, when style `k` has nothing left: every
+    /// style of this source that holds less than its block of the round
+    /// (the round size shared out by weight) gets one more block, all in
+    /// one write of the state file (or one round trip to the lease).
     #[cold]
     fn refill(&mut self, k: usize) -> Refill {
         let now = Instant::now();
-        let mut wanted = vec![(k, self.cursors[k].adapt(now))];
-        for (j, cursor) in self.cursors.iter_mut().enumerate() {
-            if j != k && !cursor.done && cursor.next == cursor.end && self.picker.weights[j] > 0 {
-                wanted.push((j, cursor.adapt(now)));
-            }
-        }
+        let size = u128::from(self.rounds.adapt(now));
+        let weights = &self.picker.weights;
+        let total = u128::from(weights.iter().sum::<u64>()).max(1);
+        let wanted: Vec<(usize, u64)> = self
+            .cursors
+            .iter()
+            .enumerate()
+            .filter(|&(j, cursor)| !cursor.spent && weights[j] > 0)
+            .filter_map(|(j, cursor)| {
+                let block = (size * u128::from(weights[j])).div_ceil(total).max(1) as u64;
+                (cursor.held < block).then_some((j, block))
+            })
+            .collect();
+        debug_assert!(wanted.iter().any(|&(j, _)| j == k));
         let results = self.shared.reserve(&wanted, now);
-        let mut outcome = Refill::Stalled;
+        let mut reserved = false;
         for (&(j, _), result) in wanted.iter().zip(results) {
             let cursor = &mut self.cursors[j];
-            let got = match result {
+            match result {
                 Reserved::Block { start, end } => {
-                    cursor.next = start;
-                    cursor.end = end;
-                    cursor.started = Some(now);
-                    self.unused[j].store(end - start, Ordering::Relaxed);
-                    Refill::Ready
+                    cursor.add(start, end);
+                    self.unused[j].store(cursor.held, Ordering::Relaxed);
+                    reserved = true;
                 }
                 Reserved::Exhausted => {
-                    cursor.done = true;
-                    cursor.next = cursor.end;
-                    self.unused[j].store(0, Ordering::Relaxed);
-                    self.picker.drop_out(j);
-                    Refill::UsedUp
+                    cursor.spent = true;
+                    if cursor.held == 0 {
+                        self.picker.drop_out(j);
+                    }
                 }
-                Reserved::Failed => Refill::Stalled,
-            };
-            if j == k {
-                outcome = got;
+                Reserved::Failed => {}
             }
         }
-        outcome
+        if reserved {
+            self.rounds.started = Some(now);
+        }
+        let cursor = &self.cursors[k];
+        if cursor.held > 0 {
+            Refill::Ready
+        } else if cursor.spent {
+            Refill::UsedUp
+        } else {
+            Refill::Stalled
+        }
     }
 }
 
@@ -752,7 +797,7 @@ impl Shared {
                     .filter(|&(&done, s)| !done && s.share > 0)
                     .count();
                 log(format_args!(
-                    "unique: style '{}' is used up (all {} counters of this {}); {}",
+                    "unique: style '{}' is used up (all {} counters of this {} reserved); {}",
                     self.styles[k].name,
                     self.styles[k].share,
                     if self.lease { "lease" } else { "node's share" },
@@ -762,7 +807,7 @@ impl Shared {
                             self.skipped.load(Ordering::Relaxed)
                         )
                     } else {
-                        format!("the other {left} styles go on")
+                        format!("the others go on ({left} styles left)")
                     }
                 ));
             }
@@ -842,8 +887,8 @@ impl NicknameSource for UniqueSource {
                     }
                 },
             };
-            let cursor = &self.cursors[k];
-            if cursor.next == cursor.end {
+            let cursor = &mut self.cursors[k];
+            if cursor.held == 0 {
                 match self.refill(k) {
                     Refill::Ready => {}
                     Refill::Stalled => {
@@ -854,9 +899,17 @@ impl NicknameSource for UniqueSource {
                 }
             }
             let cursor = &mut self.cursors[k];
+            if cursor.next == cursor.end {
+                let advanced = cursor.advance();
+                debug_assert!(advanced, "a cursor that holds counters has a block");
+            }
             let counter = cursor.next;
             cursor.next += 1;
-            self.unused[k].store(cursor.end - cursor.next, Ordering::Relaxed);
+            cursor.held -= 1;
+            self.unused[k].store(cursor.held, Ordering::Relaxed);
+            if cursor.held == 0 && cursor.spent {
+                self.picker.drop_out(k);
+            }
             let permutation = self.permutations[k]
                 .as_ref()
                 .expect("a style with counters has ranks");
@@ -1202,6 +1255,43 @@ mod tests {
     }
 
     #[test]
+    fn a_round_reserves_by_weight_so_a_restart_skips_little_of_any_style() {
+        let dir = TestDir::new("rounds");
+        let dict = dir.0.join("d.dict");
+        // One big style drawn 90 times in 100, ten styles of 100 drawn once
+        // in 100 each.
+        let mut text = String::from("[styles]\nbig 90 大{digits:4}{digits:1}\n");
+        for (i, c) in "甲乙丙丁戊己庚辛壬癸".chars().enumerate() {
+            text.push_str(&format!("small{i} 1 {c}{{digits:2}}\n"));
+        }
+        std::fs::write(&dict, text).unwrap();
+        let reserved = || {
+            State::decode(&std::fs::read(dir.0.join("s")).unwrap())
+                .unwrap()
+                .reserved
+        };
+        let mut source = UniqueSource::open(&options(&dict), &state_file(dir.0.join("s"))).unwrap();
+        next(&mut source).unwrap();
+        // One round of 1024, shared out by weight: 922 and 11 each.
+        assert_eq!(reserved(), [vec![922], vec![11; 10]].concat());
+        assert_eq!(source.used(), 1);
+        // A restart skips what was held, little of each style.
+        drop(source);
+        let mut restarted =
+            UniqueSource::open(&options(&dict), &state_file(dir.0.join("s"))).unwrap();
+        assert_eq!(restarted.used(), 922 + 110);
+        // Rounds grow while they come fast, and every style keeps its
+        // share of them until the small ones are used up.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50_000 {
+            assert!(seen.insert(next(&mut restarted).unwrap()));
+        }
+        let marks = reserved();
+        assert!(marks[1..].iter().all(|&m| m == 100), "{marks:?}");
+        assert!(marks[0] > 45_000 && marks[0] < 100_000, "{marks:?}");
+    }
+
+    #[test]
     fn two_styles_that_spell_one_nickname_are_refused() {
         // Each style counts on its own, so distinct styles must never
         // produce one string: 春 + 风 (style x) is 春风 (style y).
@@ -1216,7 +1306,10 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("'春风' can be produced two ways"), "{err}");
-        assert!(err.contains("style 'x'") && err.contains("style 'y'"), "{err}");
+        assert!(
+            err.contains("style 'x'") && err.contains("style 'y'"),
+            "{err}"
+        );
         assert!(!dir.0.join("s").exists());
     }
 
