@@ -82,8 +82,9 @@ fn gen_all_lists_the_exact_count_in_unique_mode_index_order() {
         "gen --all lines against gen --stats"
     );
 
-    // Each sampled line is the nickname at its unique-mode index, and the
-    // indices rise through the output.
+    // Each sampled line is the nickname at its unique-mode index (its
+    // style, then its rank within the style), and the indices rise through
+    // the output.
     let space = IndexSpace::new(Arc::clone(&dict), None).unwrap();
     let mut buf = [0u8; nickpool::MAX_NICKNAME_LEN];
     let mut last = None;
@@ -91,9 +92,12 @@ fn gen_all_lists_the_exact_count_in_unique_mode_index_order() {
         let parsed = space
             .parse(nickname)
             .unwrap_or_else(|| panic!("line {line}: {nickname} is not in the space"));
-        assert!(last < Some(parsed.index), "line {line}: index out of order");
-        last = Some(parsed.index);
-        let len = space.render(parsed.index, &mut buf).expect("not blocked");
+        let index = (parsed.style, parsed.rank);
+        assert!(last < Some(index), "line {line}: index out of order");
+        last = Some(index);
+        let len = space
+            .render(parsed.style, parsed.rank, &mut buf)
+            .expect("not blocked");
         assert_eq!(&buf[..len], nickname.as_bytes());
     }
     // And `nickpool decode` agrees, for a few.
@@ -101,9 +105,14 @@ fn gen_all_lists_the_exact_count_in_unique_mode_index_order() {
     for (_, nickname) in sample.iter().step_by(5) {
         let (code, out, err) = run_cli(&["decode", nickname, "--key", key], MINUTE);
         assert_eq!(code, 0, "{nickname}: {err}");
-        let index = space.parse(nickname).unwrap().index;
+        let parsed = space.parse(nickname).unwrap();
         assert!(
-            out.contains(&format!("index     {index} of {}", space.size())),
+            out.contains(&format!(
+                "rank      {} of the style's {} ({} in all styles)",
+                parsed.rank,
+                space.style_size(parsed.style),
+                space.size()
+            )),
             "{nickname}: {out}"
         );
     }
@@ -335,7 +344,11 @@ fn terms_formed_across_joins_are_caught_in_every_style() {
         let space = IndexSpace::new(Arc::clone(&dict), Some(i)).unwrap();
         let mut buf = [0u8; nickpool::MAX_NICKNAME_LEN];
         let rendered = (0..space.size())
-            .filter_map(|index| space.render(index, &mut buf).map(|len| buf[..len].to_vec()))
+            .filter_map(|rank| {
+                space
+                    .render(0, rank, &mut buf)
+                    .map(|len| buf[..len].to_vec())
+            })
             .count();
         assert_eq!(rendered, expected.len(), "style {}", style.name());
     }
