@@ -80,6 +80,40 @@ fn per_nickname(c: &mut Criterion) {
         })
     });
 
+    // The largest style under a length cap of 6 characters
+    // (`--max-chars 6`): a capped rank is mapped to its uncapped one first.
+    let mut capped_dict = Dictionary::embedded();
+    capped_dict
+        .limit_chars(6)
+        .expect("a cap the default dictionary meets");
+    let capped = IndexSpace::new(Arc::new(capped_dict), None).unwrap();
+    let kc = (0..capped.style_count())
+        .max_by_key(|&k| capped.style_size(k))
+        .expect("a style");
+    let capped_size = capped.style_size(kc);
+    let capped_permutation = Permutation::for_style(&KEY, kc, capped_size);
+    let mut counter = 0u64;
+    group.bench_function(
+        format!(
+            "unique/permute+render/{}/max-chars-6",
+            capped.style_name(kc)
+        ),
+        |b| {
+            b.iter(|| {
+                counter = if counter + 1 == capped_size {
+                    0
+                } else {
+                    counter + 1
+                };
+                black_box(capped.render(
+                    kc,
+                    capped_permutation.permute(counter),
+                    black_box(&mut buf),
+                ))
+            })
+        },
+    );
+
     // The daemon's source: reservations (write, fsync, rename, fsync of the
     // directory) included. A used-up space is started afresh outside the
     // timing.

@@ -68,8 +68,9 @@ pub struct SourceArgs {
     seed: Option<u64>,
     /// Only nicknames of at most N characters, each as likely as without
     /// the cap relative to the others; styles with none that short are
-    /// left out (`gen --stats --max-chars N` counts them). Not with --unique
-    /// yet.
+    /// left out (`gen --stats --max-chars N` counts them). With --unique,
+    /// each style numbers only its nicknames that short: a state file or
+    /// lease belongs to one cap.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     max_chars: Option<u16>,
 }
@@ -292,6 +293,9 @@ pub struct DecodeArgs {
     /// The daemon's --blocklist, if any.
     #[arg(long, value_name = "FILE")]
     blocklist: Option<PathBuf>,
+    /// The daemon's --max-chars, if any.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    max_chars: Option<u16>,
 }
 
 #[derive(Args)]

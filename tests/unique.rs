@@ -943,3 +943,152 @@ fn a_lease_of_the_earlier_format_is_refused_with_what_to_do() {
     assert_eq!(code, 1);
     assert!(err.contains("orphan:meta is missing"), "{err}");
 }
+
+/// Words of one to three characters in three styles, one of them with a
+/// blocked join (小 + 三花猫 → 小三), so a cap cuts each style differently.
+const MIXED_LENGTHS_DICT: &str = "\
+[class a]
+春 x
+夏天 x
+秋高气 x
+娇小 x
+[class b]
+风 x
+雨水 x
+三花猫 x
+[styles]
+ab 2 {a}{b}
+a-de-b 1 {a}的{b}
+xiao 1 小{b}
+[block]
+小三
+";
+
+#[test]
+fn a_length_cap_serves_exactly_what_gen_all_lists_and_decode_agrees() {
+    let dir = TempDir::new("cap");
+    let dict = dir.write("d.dict", MIXED_LENGTHS_DICT);
+    let state = dir.file("s.state");
+    let (code, listed, err) = run_cli(
+        &["gen", "--all", "--dict", &dict, "--max-chars", "4"],
+        MINUTE,
+    );
+    assert_eq!(code, 0, "{err}");
+    let listed: HashSet<&str> = listed.lines().collect();
+    assert!(
+        listed.contains("春风") && listed.contains("娇小的风"),
+        "{listed:?}"
+    );
+    assert!(!listed.contains("秋高气雨水") && !listed.contains("娇小三花猫"));
+
+    let name = unique_name("cap");
+    let args = unique_args(
+        &state,
+        &["--dict", &dict, "--max-chars", "4", "--capacity", "4"],
+    );
+    let mut daemon = Daemon::start(&name, &args);
+    let client = Client::open(Some(&name)).unwrap();
+    let mut served = Vec::new();
+    loop {
+        match client.next_string(Some(SECOND)) {
+            Ok(nickname) => served.push(nickname),
+            Err(Error::Exhausted) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let distinct: HashSet<&str> = served.iter().map(String::as_str).collect();
+    assert_eq!(distinct.len(), served.len(), "a repeat in {served:?}");
+    assert_eq!(distinct, listed, "served against gen --all --max-chars 4");
+    assert_eq!(daemon.stop(), Some(0));
+
+    // The ring hands out in order: decode with the same cap finds the i-th
+    // nickname of a style at that style's counter i.
+    let mut of_style = std::collections::HashMap::<String, u64>::new();
+    for nickname in served.iter().take(12) {
+        let (code, out, err) = run_cli(
+            &[
+                "decode",
+                "--state",
+                &state,
+                "--dict",
+                &dict,
+                "--max-chars",
+                "4",
+                nickname,
+            ],
+            MINUTE,
+        );
+        assert_eq!(code, 0, "{nickname}: {err}");
+        let style = out
+            .lines()
+            .find_map(|l| l.strip_prefix("style     "))
+            .and_then(|l| l.split(' ').next())
+            .unwrap()
+            .to_owned();
+        let counter = of_style.entry(style).or_default();
+        assert!(
+            out.contains(&format!("counter   {counter} of the style\n")),
+            "{out}"
+        );
+        *counter += 1;
+    }
+    // Without the cap the numbering is another one, and says so.
+    let (code, _, err) = run_cli(
+        &["decode", "--state", &state, "--dict", &dict, &served[0]],
+        MINUTE,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("--max-chars the daemon runs with"), "{err}");
+    let (code, _, err) = run_cli(
+        &[
+            "decode",
+            "--state",
+            &state,
+            "--dict",
+            &dict,
+            "--max-chars",
+            "4",
+            "秋高气雨水",
+        ],
+        MINUTE,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "not one of ours: no style of the dictionary spells it in at most 4 characters"
+        ),
+        "{err}"
+    );
+    // A daemon with another cap is refused by the state file.
+    let (code, err) = serve_refused(&unique_args(&state, &["--dict", &dict, "--max-chars", "5"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("was made for another dictionary"), "{err}");
+}
+
+#[test]
+fn the_default_dictionary_capped_at_six_characters_never_serves_longer() {
+    const PULLS: usize = 20_000;
+    let dir = TempDir::new("cap6");
+    let state = dir.file("s.state");
+    let name = unique_name("cap6");
+    let mut daemon = Daemon::start(
+        &name,
+        &unique_args(&state, &["--max-chars", "6", "--capacity", "1024"]),
+    );
+    let out = pulled(spawn_pull(&name, PULLS), PULLS);
+    assert_eq!(assert_no_repeats([out.as_str()]), PULLS);
+    let longest = out.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(longest <= 6, "a nickname of {longest} characters");
+    // The space is what the cap leaves, counted exactly.
+    let mut dict = nickpool::generator::Dictionary::embedded();
+    dict.limit_chars(6).unwrap();
+    let capped: u128 = dict
+        .styles()
+        .iter()
+        .map(|s| s.fits().map_or(0, |f| u128::from(f.combinations())))
+        .sum();
+    let stats = Client::open(Some(&name)).unwrap().stats().unwrap();
+    assert_eq!(u128::from(stats.unique_total), capped);
+    assert!(capped < u128::from(default_space_size()));
+    assert_eq!(daemon.stop(), Some(0));
+}

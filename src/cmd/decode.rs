@@ -1,5 +1,5 @@
-//! `nickpool decode`: a unique-mode nickname back to its index, counter and
-//! node.
+//! `nickpool decode`: a unique-mode nickname back to its style, rank,
+//! counter and node.
 
 use super::{CliError, write_result};
 use crate::DecodeArgs;
@@ -26,7 +26,7 @@ pub fn run(args: DecodeArgs) -> Result<(), CliError> {
         dict: args.dict.clone(),
         charset: args.charset,
         blocklist: args.blocklist.clone(),
-        max_chars: None,
+        max_chars: args.max_chars.map(usize::from),
     };
     let decoded = unique::decode(&args.nickname, &source, args.style.as_deref(), &key).map_err(
         |e| match e {

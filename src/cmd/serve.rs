@@ -76,11 +76,6 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         )));
     }
     let unique = unique_options(&args.unique)?;
-    if unique.is_some() && args.source.max_chars.is_some() {
-        return Err(CliError::Usage(
-            "--max-chars does not work with --unique yet; cap lengths in the dictionary's words instead, or serve without --unique".into(),
-        ));
-    }
     let options = ServeOptions {
         name,
         capacity,

@@ -28,6 +28,7 @@
 //! the counters `c ≡ I (mod N)` of every style (they must share the key),
 //! or they lease blocks of per-style counters kept in Redis.
 
+mod capped;
 mod lease;
 mod permutation;
 mod record;
@@ -109,13 +110,17 @@ pub fn load_dictionary(
         .map_err(|e| format!("{e}\nfix the dictionary, then start again"))?;
     let style = match style {
         None => None,
-        Some(name) => Some(dict.style_index(name).ok_or_else(|| {
-            let names: Vec<_> = dict.styles().iter().map(|s| s.name()).collect();
-            format!(
-                "unknown style '{name}'; the dictionary's styles are {}",
-                names.join(", ")
-            )
-        })?),
+        Some(name) => {
+            let i = dict.style_index(name).ok_or_else(|| {
+                let names: Vec<_> = dict.styles().iter().map(|s| s.name()).collect();
+                format!(
+                    "unknown style '{name}'; the dictionary's styles are {}",
+                    names.join(", ")
+                )
+            })?;
+            dict.check_style_fits(i)?;
+            Some(i)
+        }
     };
     Ok((dict, style))
 }
@@ -1081,7 +1086,12 @@ pub fn decode(
     }
     let Some(parsed) = space.parse(nickname) else {
         return Err(DecodeError::NotOurs(format!(
-            "'{nickname}' is not one of ours: no style of the dictionary spells it"
+            "'{nickname}' is not one of ours: no style of the dictionary spells it{}",
+            space
+                .dictionary()
+                .max_chars()
+                .map(|n| format!(" in at most {n} characters"))
+                .unwrap_or_default()
         )));
     };
     let k = parsed.style;

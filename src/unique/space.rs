@@ -2,10 +2,15 @@
 //! style by style. Each style has its own ranks `0..size` (see
 //! [`Dictionary::render_combination`]), its own permutation and its own
 //! counter; a nickname is named by its style's position in the space and
-//! its rank within the style.
+//! its rank within the style. Under a length cap
+//! ([`Dictionary::max_chars`]) a style's ranks number only its
+//! combinations that fit, in the same order ([`CappedRanks`]).
 
+use super::capped::CappedRanks;
 use super::permutation::MAX_SIZE;
 use crate::generator::{Count, Dictionary, Radix};
+use siphasher::sip128::{Hasher128, SipHasher24};
+use std::hash::Hasher;
 use std::sync::Arc;
 
 /// One style of a space.
@@ -15,8 +20,11 @@ struct SpaceStyle {
     style: usize,
     /// Its ranks: `0..size`.
     size: u64,
-    /// Splits its ranks.
+    /// Splits its uncapped ranks.
     radix: Radix,
+    /// Under a length cap that some of its combinations exceed: its ranks
+    /// among those that fit.
+    capped: Option<CappedRanks>,
 }
 
 /// The styles unique mode draws from, each numbered on its own.
@@ -39,7 +47,27 @@ impl IndexSpace {
         let mut styles = Vec::with_capacity(indices.len());
         let mut total = 0u128;
         for &s in &indices {
-            let size = dict.styles()[s].combinations();
+            let style = &dict.styles()[s];
+            let longest: usize = style
+                .pools
+                .iter()
+                .map(|p| {
+                    p.entries
+                        .iter()
+                        .map(|e| usize::from(e.chars))
+                        .max()
+                        .unwrap_or(0)
+                })
+                .sum();
+            let capped = match dict.max_chars() {
+                Some(max_chars) if longest > max_chars => {
+                    Some(CappedRanks::new(&dict, s, max_chars)?)
+                }
+                _ => None,
+            };
+            let size = capped
+                .as_ref()
+                .map_or(style.combinations(), |c| u128::from(c.size()));
             total += size;
             if total > u128::from(MAX_SIZE) {
                 return Err(format!(
@@ -50,12 +78,26 @@ impl IndexSpace {
                 style: s,
                 size: size as u64,
                 radix: dict.radix(s),
+                capped,
             });
         }
         if total == 0 {
-            return Err("the dictionary has no nicknames to hand out".into());
+            return Err(match dict.max_chars() {
+                Some(n) => format!(
+                    "no nickname of the style has at most {n} characters; raise --max-chars"
+                ),
+                None => "the dictionary has no nicknames to hand out".into(),
+            });
         }
-        let fingerprint = dict.content_fingerprint(&indices);
+        let mut fingerprint = dict.content_fingerprint(&indices);
+        if let Some(max_chars) = dict.max_chars() {
+            // Another cap numbers the styles differently.
+            let mut h = SipHasher24::new_with_keys(0, 0);
+            h.write(b"nickpool length cap v1");
+            h.write(&fingerprint);
+            h.write(&(max_chars as u64).to_le_bytes());
+            fingerprint = h.finish128().as_bytes();
+        }
         Ok(IndexSpace {
             dict,
             styles,
@@ -98,7 +140,7 @@ impl IndexSpace {
     }
 
     /// A fingerprint of what the styles can produce and how they are
-    /// numbered.
+    /// numbered (the length cap included).
     pub fn fingerprint(&self) -> [u8; 16] {
         self.fingerprint
     }
@@ -128,6 +170,10 @@ impl IndexSpace {
     pub fn render(&self, k: usize, rank: u64, out: &mut [u8]) -> Option<usize> {
         let style = &self.styles[k];
         assert!(rank < style.size, "rank {rank} outside style {k}");
+        let rank = match &style.capped {
+            None => rank,
+            Some(capped) => capped.uncapped(rank),
+        };
         self.dict
             .render_combination_with(style.style, &style.radix, rank, out)
     }
@@ -136,12 +182,16 @@ impl IndexSpace {
     /// spell it (blocked or not).
     pub fn parse(&self, nickname: &str) -> Option<Parsed> {
         self.styles.iter().enumerate().find_map(|(k, style)| {
-            let rank = self.dict.parse_combination(style.style, nickname)?;
+            let uncapped = self.dict.parse_combination(style.style, nickname)?;
+            let rank = match &style.capped {
+                None => uncapped,
+                Some(capped) => capped.capped(uncapped)?,
+            };
             Some(Parsed {
                 style: k,
                 name: self.dict.styles()[style.style].name().to_owned(),
                 rank,
-                words: self.dict.combination_words(style.style, rank),
+                words: self.dict.combination_words(style.style, uncapped),
             })
         })
     }
@@ -215,6 +265,38 @@ ba 3 {b}的{a}
         assert_eq!((second.size(), second.style_name(0)), (6, "ba"));
         assert_ne!(all.fingerprint(), second.fingerprint());
         assert_eq!(second.parse("春风"), None, "style ab is not in this space");
+    }
+
+    #[test]
+    fn under_a_length_cap_each_style_numbers_what_fits_in_its_order() {
+        let text = "[class a]\n春 x\n夏天 x\n[class b]\n风 x\n雨水 x\n云 x\n[styles]\nab 1 {a}{b}\nba 2 {b}的{a}\n";
+        let mut dict =
+            Dictionary::parse("t.dict", text.as_bytes(), &LoadOptions::default()).unwrap();
+        dict.limit_chars(3).unwrap();
+        let s = IndexSpace::new(Arc::new(dict), None).unwrap();
+        // ab: 春风 春雨水 夏天风 春云 夏天云; ba: 风的春 云的春.
+        assert_eq!(s.sizes(), [5, 2]);
+        let mut buf = [0u8; 64];
+        let all: Vec<Vec<String>> = (0..2)
+            .map(|k| {
+                (0..s.style_size(k))
+                    .map(|rank| {
+                        let len = s.render(k, rank, &mut buf).unwrap();
+                        let text = std::str::from_utf8(&buf[..len]).unwrap().to_owned();
+                        let parsed = s.parse(&text).unwrap();
+                        assert_eq!((parsed.style, parsed.rank), (k, rank), "{text}");
+                        text
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(all[0], ["春风", "夏天风", "春雨水", "春云", "夏天云"]);
+        assert_eq!(all[1], ["风的春", "云的春"]);
+        assert_eq!(s.parse("夏天雨水"), None, "too long");
+        assert_eq!(s.parse("雨水的春"), None, "too long");
+        // Another cap is another numbering.
+        let uncapped = space(text, None);
+        assert_ne!(uncapped.fingerprint(), s.fingerprint());
     }
 
     #[test]
