@@ -137,13 +137,13 @@ fn kill_9_at_any_moment_never_leads_to_a_repeat() {
         let client = Client::open(Some(&name)).unwrap();
         // Kill while it is producing (a capacity of 16 keeps it refilling
         // between pulls): right after start, while it reserves its first
-        // blocks, in some cycles; near the next reservation (each style's
-        // first block holds 1024, and adj-de-noun, 30% of the draws, needs
-        // its second after about 3,400) in others; after a few hundred
-        // pulls in the rest.
+        // round, in some cycles; around the end of the first round (1024
+        // counters shared out by weight; rare styles with a block of one
+        // call for more rounds before) in others; after a few hundred pulls
+        // in the rest.
         let kill_at = match cycle % 5 {
             0 => 0,
-            1 => 3250 + next_random(300) as usize,
+            1 => 995 + next_random(30) as usize,
             _ => 200 + next_random(300) as usize,
         };
         let mut got = 0;
@@ -1091,4 +1091,56 @@ fn the_default_dictionary_capped_at_six_characters_never_serves_longer() {
     assert_eq!(u128::from(stats.unique_total), capped);
     assert!(capped < u128::from(default_space_size()));
     assert_eq!(daemon.stop(), Some(0));
+}
+
+#[test]
+fn the_default_dictionary_follows_its_weights_over_100000_pulls() {
+    const PULLS: usize = 100_000;
+    let dir = TempDir::new("weights-default");
+    let state = dir.file("s.state");
+    let name = unique_name("weights-default");
+    let mut daemon = Daemon::start(&name, &unique_args(&state, &["--capacity", "1024"]));
+    let out = pulled(spawn_pull(&name, PULLS), PULLS);
+    assert_eq!(daemon.stop(), Some(0));
+    assert_eq!(assert_no_repeats([out.as_str()]), PULLS);
+    let dict = std::sync::Arc::new(nickpool::generator::Dictionary::embedded());
+    let space = nickpool::unique::IndexSpace::new(dict, None).unwrap();
+    let mut counts = vec![0u64; space.style_count()];
+    for line in out.lines() {
+        let parsed = space
+            .parse(line)
+            .unwrap_or_else(|| panic!("{line} is not in the space"));
+        counts[parsed.style] += 1;
+    }
+    let total: u64 = (0..space.style_count())
+        .map(|k| space.style_weight(k))
+        .sum();
+    let mut worst = (0.0f64, String::new());
+    for (k, &count) in counts.iter().enumerate() {
+        let p = space.style_weight(k) as f64 / total as f64;
+        let share = count as f64 / PULLS as f64;
+        let what = format!(
+            "style {}: {count} of {PULLS} pulls ({:.3}%) for a weight share of {:.3}%",
+            space.style_name(k),
+            share * 100.0,
+            p * 100.0
+        );
+        // The goal, and a sharper one: within 5 standard deviations
+        // of a binomial draw.
+        assert!((share - p).abs() < 0.01, "{what}");
+        let sigma = (PULLS as f64 * p * (1.0 - p)).sqrt();
+        assert!(
+            (count as f64 - PULLS as f64 * p).abs() <= 5.0 * sigma + 1.0,
+            "{what}: more than 5 standard deviations off"
+        );
+        if (share - p).abs() > worst.0 {
+            worst = ((share - p).abs(), what);
+        }
+    }
+    eprintln!(
+        "{} styles over {PULLS} pulls; largest deviation {:.3} points: {}",
+        counts.len(),
+        worst.0 * 100.0,
+        worst.1
+    );
 }
