@@ -1137,9 +1137,23 @@ fn the_default_dictionary_follows_its_weights_over_100000_pulls() {
             worst = ((share - p).abs(), what);
         }
     }
+    let mut heaviest: Vec<usize> = (0..counts.len()).collect();
+    heaviest.sort_by_key(|&k| std::cmp::Reverse(space.style_weight(k)));
+    let shown: Vec<String> = heaviest[..5]
+        .iter()
+        .map(|&k| {
+            format!(
+                "{} {:.2}% (weight {:.2}%)",
+                space.style_name(k),
+                counts[k] as f64 / PULLS as f64 * 100.0,
+                space.style_weight(k) as f64 / total as f64 * 100.0
+            )
+        })
+        .collect();
     eprintln!(
-        "{} styles over {PULLS} pulls; largest deviation {:.3} points: {}",
+        "{} styles over {PULLS} pulls; the heaviest: {}; largest deviation {:.3} points: {}",
         counts.len(),
+        shown.join(", "),
         worst.0 * 100.0,
         worst.1
     );

@@ -612,6 +612,20 @@ impl UniqueSource {
         self.shared.skipped.load(Ordering::Relaxed)
     }
 
+    /// Serves `space`, a reload of this source's space that numbers every
+    /// nickname the same way, with its weights: they move no nickname, so
+    /// they apply at once to the styles not used up.
+    fn take_space(&mut self, space: IndexSpace) {
+        debug_assert_eq!(space.sizes(), self.space.sizes());
+        for (k, weight) in self.picker.weights.iter_mut().enumerate() {
+            if *weight > 0 {
+                *weight = space.style_weight(k).max(1);
+            }
+        }
+        self.picker.sum_up();
+        self.space = space;
+    }
+
     /// A round of reservations, when style `k` has nothing left: every
     /// style of this source that holds less than its block of the round
     /// (the round size shared out by weight) gets one more block, all in
@@ -953,15 +967,7 @@ impl NicknameSource for UniqueSource {
                 self.space.size()
             ));
         }
-        // Weights do not move any nickname's rank: the new ones apply to
-        // the styles not used up.
-        for (k, weight) in self.picker.weights.iter_mut().enumerate() {
-            if *weight > 0 {
-                *weight = space.style_weight(k).max(1);
-            }
-        }
-        self.picker.sum_up();
-        self.space = space;
+        self.take_space(space);
         Ok(format!(
             "{described} (same nicknames; its weights, block and allow lists now apply)"
         ))
