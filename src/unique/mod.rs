@@ -1379,9 +1379,8 @@ mod tests {
 
     #[test]
     fn a_failed_reservation_stalls_and_recovers_without_repeats() {
-        let dir = std::env::temp_dir().join(format!("nickpool-stall-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = TestDir::new("stall");
+        let dir = tmp.0.clone();
         let dict = dir.join("d.dict");
         // 星0000 … 星9999.
         std::fs::write(&dict, "[class a]\n星 x\n[styles]\nn 1 {a}{digits:4}\n").unwrap();
@@ -1415,14 +1414,12 @@ mod tests {
         // The first block lasted under a second: the next one is twice as
         // large, however many retries it took.
         assert_eq!(State::decode(&saved).unwrap().reserved, [3 * MIN_BLOCK]);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn partitioned_sources_cover_the_space_between_them() {
-        let dir = std::env::temp_dir().join(format!("nickpool-cover-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = TestDir::new("cover");
+        let dir = tmp.0.clone();
         let dict = dir.join("d.dict");
         // 1000 + 100 + 2 nicknames over 3 nodes: 334 + 34 + 1 for node 0,
         // 333 + 33 + 1 for node 1, 333 + 33 for node 2.
@@ -1453,14 +1450,12 @@ mod tests {
             assert_eq!((source.used(), source.total()), (count, count));
         }
         assert_eq!(all.len(), 1102);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn sources_of_several_threads_never_overlap_and_a_restart_skips_their_blocks() {
-        let dir = std::env::temp_dir().join(format!("nickpool-threads-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = TestDir::new("threads");
+        let dir = tmp.0.clone();
         let dict = dir.join("d.dict");
         // 星0000 … 星9999 and 月000 … 月999, drawn 1 : 1.
         std::fs::write(
@@ -1523,6 +1518,5 @@ mod tests {
         assert!(
             seen.iter().any(|n| n.starts_with('星')) && seen.iter().any(|n| n.starts_with('月'))
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
