@@ -56,10 +56,10 @@ use std::time::{Duration, Instant};
 /// Smallest and largest number of counters a source reserves in one round,
 /// over all styles: each style gets a block in proportion to its weight
 /// (at least one counter). The round size doubles while rounds come less
-/// than a second apart and halves when one lasts over a minute: a restart
-/// skips at most about a second or two of demand (or two small rounds),
-/// spread over the styles by weight, and a busy daemon writes its state a
-/// few times a second.
+/// than a second apart and halves when one lasts over a minute, so a busy
+/// daemon writes its state a few times a second, and a restart skips what
+/// the sources held: under two rounds each, spread over the styles by
+/// weight.
 pub const MIN_BLOCK: u64 = 1024;
 pub const MAX_BLOCK: u64 = 1 << 20;
 const GROW_BELOW: Duration = Duration::from_secs(1);
