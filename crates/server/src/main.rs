@@ -62,9 +62,17 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE")]
     blocklist: Option<PathBuf>,
     /// Seed for a reproducible sequence; default: a fresh seed from the OS.
-    /// Not with --unique, whose order comes from the permutation key.
+    /// With --unique it seeds only the choice of styles; the order within
+    /// each style comes from the permutation key.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Only nicknames of at most N characters, each as likely as without
+    /// the cap relative to the others; styles with none that short are
+    /// left out (`gen --stats --max-chars N` counts them). With --unique,
+    /// each style numbers only its nicknames that short: a state file or
+    /// lease belongs to one cap.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    max_chars: Option<u16>,
 }
 
 #[derive(Args)]
@@ -101,17 +109,19 @@ pub struct ServeArgs {
 #[derive(Args)]
 pub struct UniqueArgs {
     /// Unique mode: never hand out the same nickname twice, across restarts
-    /// and machines. Nicknames follow a keyed pseudo-random permutation of
-    /// every combination of the dictionary, so they still look random;
-    /// styles come up in proportion to their number of combinations
-    /// (weights do not apply). Needs --state or --lease. When the space is
-    /// used up, clients get NICKPOOL_EXHAUSTED.
-    #[arg(long, conflicts_with = "seed")]
+    /// and machines. Each nickname picks its style by the dictionary's
+    /// weights, as in random mode; each style walks a keyed pseudo-random
+    /// permutation of its combinations with a counter of its own, so
+    /// nicknames still look random. A used-up style drops out and the
+    /// others go on. Needs --state or --lease. When every style is used
+    /// up, clients get NICKPOOL_EXHAUSTED.
+    #[arg(long)]
     unique: bool,
     /// Unique mode's state file: the permutation key, the dictionary's
-    /// fingerprint, the node and how far it has reserved. Created if
-    /// missing; refused (never reset) if corrupted or made for another
-    /// dictionary or node. One daemon per state file.
+    /// fingerprint, the node and how far each style has reserved. Created
+    /// if missing; refused (never reset) if corrupted, written by an
+    /// earlier version, or made for another dictionary or node. One daemon
+    /// per state file.
     #[arg(
         long,
         value_name = "FILE",
@@ -134,8 +144,9 @@ pub struct UniqueArgs {
     #[arg(long, value_name = "N", requires = "node_id")]
     nodes: Option<u64>,
     /// Lease counter blocks from Redis instead of a state file: every
-    /// daemon on KEY shares one counter (atomic INCRBY), and KEY:meta holds
-    /// the permutation key and dictionary fingerprint, which all must match.
+    /// daemon on KEY shares its per-style counters (a hash, atomic
+    /// HINCRBY), and KEY:meta holds the permutation key and dictionary
+    /// fingerprint, which all must match.
     #[arg(long, value_name = "redis://HOST:PORT/KEY", requires = "unique")]
     lease: Option<String>,
     /// The permutation key, 32 hex digits, used when the state file (or
@@ -179,10 +190,15 @@ pub struct GenArgs {
     /// How many nicknames to print.
     #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 10)]
     count: u64,
-    /// Print the number of distinct nicknames per style and in total, instead
-    /// of nicknames.
+    /// Print the number of distinct nicknames per style and in total, the
+    /// share of draws and the lengths, instead of nicknames.
     #[arg(long)]
     stats: bool,
+    /// Print every nickname the dictionary (with --style, --blocklist,
+    /// --max-chars) can produce, once each, in unique mode's index order:
+    /// exactly what `serve --unique` may hand out.
+    #[arg(long, conflicts_with_all = ["stats", "count", "seed", "charset"])]
+    all: bool,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -277,6 +293,9 @@ pub struct DecodeArgs {
     /// The daemon's --blocklist, if any.
     #[arg(long, value_name = "FILE")]
     blocklist: Option<PathBuf>,
+    /// The daemon's --max-chars, if any.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    max_chars: Option<u16>,
 }
 
 #[derive(Args)]

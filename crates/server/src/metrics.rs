@@ -7,7 +7,8 @@
 //! counters that clients bump live there already, on slow paths or derived
 //! from the ring's head and tail, so metrics add nothing to a pull. The two
 //! refill histograms live in the daemon's memory ([`RefillTimes`]), fed once
-//! per refill batch by the producer; only the endpoint has them.
+//! per refill batch by the producer, and so do unique mode's per-style
+//! gauges ([`UniqueStyles`]); only the endpoint has them.
 //!
 //! The encoding is `prometheus-client`'s Prometheus text format (0.0.4): a
 //! collector turns one snapshot into metrics at each scrape.
@@ -163,9 +164,36 @@ pub struct RefillSnapshot {
     pub per_nickname: HistogramSnapshot,
 }
 
-/// Encodes `stats` (and the refill histograms, when given) in the Prometheus
-/// text format. Every sample carries `pool="<segment name>"`.
-pub fn encode(stats: &Stats, refill: Option<&RefillSnapshot>) -> Result<String, fmt::Error> {
+/// One style of a unique-mode daemon at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StyleUsage {
+    /// The style's name.
+    pub style: String,
+    /// Its counters used: handed out, skipped by restarts, or blocked.
+    pub used: u64,
+    /// Its counters in all (this node's share, or the whole style with a
+    /// lease).
+    pub space: u64,
+}
+
+/// Where a unique-mode daemon's per-style gauges come from; read at each
+/// scrape.
+pub trait UniqueStyles: Send + Sync {
+    /// Every style of the space, in order.
+    fn usage(&self) -> Vec<StyleUsage>;
+}
+
+/// Label that names the style on unique mode's per-style gauges.
+pub const STYLE_LABEL: &str = "style";
+
+/// Encodes `stats` (and the refill histograms and unique mode's per-style
+/// gauges, when given) in the Prometheus text format. Every sample carries
+/// `pool="<segment name>"`.
+pub fn encode(
+    stats: &Stats,
+    refill: Option<&RefillSnapshot>,
+    styles: &[StyleUsage],
+) -> Result<String, fmt::Error> {
     let mut registry = Registry::with_prefix_and_labels(
         PREFIX,
         [(Cow::Borrowed(POOL_LABEL), Cow::Owned(stats.name.clone()))].into_iter(),
@@ -173,6 +201,7 @@ pub fn encode(stats: &Stats, refill: Option<&RefillSnapshot>) -> Result<String, 
     registry.register_collector(Box::new(Snapshot {
         stats: stats.clone(),
         refill: refill.cloned(),
+        styles: styles.to_vec(),
     }));
     let mut text = String::new();
     prometheus_text::encode(&mut text, &registry)?;
@@ -184,6 +213,7 @@ pub fn encode(stats: &Stats, refill: Option<&RefillSnapshot>) -> Result<String, 
 struct Snapshot {
     stats: Stats,
     refill: Option<RefillSnapshot>,
+    styles: Vec<StyleUsage>,
 }
 
 impl Collector for Snapshot {
@@ -266,8 +296,8 @@ impl Collector for Snapshot {
                 s.unique_remaining(),
             ),
             (
-                "unique_total",
-                "Unique mode: size of the space (0 when not in unique mode).",
+                "unique_space",
+                "Unique mode: nicknames in the space, blocked ones included (0 when not in unique mode).",
                 s.unique_total,
             ),
         ];
@@ -275,7 +305,6 @@ impl Collector for Snapshot {
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
-
         let ms_to_seconds = |ms: u64| ms as f64 / 1000.0;
         let seconds = [
             (
@@ -302,6 +331,28 @@ impl Collector for Snapshot {
                 Some(&Unit::Seconds),
                 gauge.metric_type(),
             )?)?;
+        }
+
+        if !self.styles.is_empty() {
+            let per_style = [
+                (
+                    "unique_style_used",
+                    "Unique mode: nicknames of this style handed out, skipped by restarts or blocked.",
+                    self.styles.iter().map(|u| u.used).collect::<Vec<_>>(),
+                ),
+                (
+                    "unique_style_space",
+                    "Unique mode: nicknames in this style; when it is used up, the other styles go on.",
+                    self.styles.iter().map(|u| u.space).collect(),
+                ),
+            ];
+            for (name, help, values) in per_style {
+                let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                for (usage, value) in self.styles.iter().zip(values) {
+                    let labels = [(STYLE_LABEL, usage.style.as_str())];
+                    ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+                }
+            }
         }
 
         if let Some(refill) = &self.refill {
@@ -380,7 +431,19 @@ mod tests {
         };
         let refill = RefillTimes::new();
         refill.record_batch(3_200, 64);
-        let text = encode(&stats, Some(&refill.snapshot())).unwrap();
+        let styles = [
+            StyleUsage {
+                style: "adj-noun".into(),
+                used: 60,
+                space: 600,
+            },
+            StyleUsage {
+                style: "xiao-noun".into(),
+                used: 40,
+                space: 400,
+            },
+        ];
+        let text = encode(&stats, Some(&refill.snapshot()), &styles).unwrap();
         for line in [
             "# TYPE nickpool_produced_total counter",
             "nickpool_produced_total{pool=\"/pool-a\"} 100",
@@ -388,6 +451,11 @@ mod tests {
             "# TYPE nickpool_ring_fill gauge",
             "nickpool_ring_fill{pool=\"/pool-a\"} 60",
             "nickpool_unique_remaining{pool=\"/pool-a\"} 900",
+            "# TYPE nickpool_unique_space gauge",
+            "nickpool_unique_space{pool=\"/pool-a\"} 1000",
+            "# TYPE nickpool_unique_style_used gauge",
+            "nickpool_unique_style_used{pool=\"/pool-a\",style=\"adj-noun\"} 60",
+            "nickpool_unique_style_space{pool=\"/pool-a\",style=\"xiao-noun\"} 400",
             "nickpool_heartbeat_age_seconds{pool=\"/pool-a\"} 0.05",
             "# TYPE nickpool_refill_batch_duration_seconds histogram",
             "nickpool_refill_batch_duration_seconds_bucket{pool=\"/pool-a\",le=\"5e-06\"} 1",
@@ -399,8 +467,15 @@ mod tests {
                 "{line:?} not once in:\n{text}"
             );
         }
-        let without = encode(&stats, None).unwrap();
+        assert!(!text.contains("unique_total"), "{text}");
+        let without = encode(&stats, None, &[]).unwrap();
         assert!(!without.contains("histogram"), "{without}");
-        assert!(text.starts_with(&without), "the same metrics, in order");
+        assert!(!without.contains("style="), "{without}");
+        let with_styles = encode(&stats, None, &styles).unwrap();
+        assert!(
+            with_styles.starts_with(&without),
+            "the same metrics, in order"
+        );
+        assert!(text.starts_with(&with_styles), "the same metrics, in order");
     }
 }

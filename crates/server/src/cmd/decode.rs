@@ -1,5 +1,5 @@
-//! `nickpool decode`: a unique-mode nickname back to its index, counter and
-//! node.
+//! `nickpool decode`: a unique-mode nickname back to its style, rank,
+//! counter and node.
 
 use super::{CliError, write_result};
 use crate::DecodeArgs;
@@ -26,6 +26,7 @@ pub fn run(args: DecodeArgs) -> Result<(), CliError> {
         dict: args.dict.clone(),
         charset: args.charset,
         blocklist: args.blocklist.clone(),
+        max_chars: args.max_chars.map(usize::from),
     };
     let decoded = unique::decode(&args.nickname, &source, args.style.as_deref(), &key).map_err(
         |e| match e {
@@ -38,10 +39,16 @@ pub fn run(args: DecodeArgs) -> Result<(), CliError> {
     line("nickname", args.nickname.clone());
     line(
         "style",
-        format!("{} ({})", d.parsed.style, d.parsed.words.join(" + ")),
+        format!("{} ({})", d.parsed.name, d.parsed.words.join(" + ")),
     );
-    line("index", format!("{} of {}", d.parsed.index, d.size));
-    line("counter", d.counter.to_string());
+    line(
+        "rank",
+        format!(
+            "{} of the style's {} ({} in all styles)",
+            d.parsed.rank, d.style_size, d.size
+        ),
+    );
+    line("counter", format!("{} of the style", d.counter));
     if d.nodes > 1 {
         line(
             "node",
@@ -51,12 +58,12 @@ pub fn run(args: DecodeArgs) -> Result<(), CliError> {
     match d.reserved {
         Some(true) => line(
             "issued",
-            "maybe: its counter is below the reserved mark (handed out, or skipped by a restart)"
+            "maybe: its counter is below the style's reserved mark (handed out, or skipped by a restart)"
                 .into(),
         ),
         Some(false) => line(
             "issued",
-            "not yet: its counter is past the reserved mark".into(),
+            "not yet: its counter is past the style's reserved mark".into(),
         ),
         None => {}
     }

@@ -49,7 +49,7 @@ pub fn stats(args: StatsArgs) -> Result<(), CliError> {
     let text = if args.json {
         format!("{}\n", to_json(&stats))
     } else if args.prometheus {
-        nickpool_server::metrics::encode(&stats, None)
+        nickpool_server::metrics::encode(&stats, None, &[])
             .map_err(|e| CliError::Runtime(format!("cannot encode the metrics: {e}")))?
     } else {
         to_text(&stats)

@@ -10,7 +10,7 @@
 //! endpoint to loopback or a private interface, not to the internet.
 
 use super::{ServeError, log};
-use crate::metrics::{self, RefillTimes};
+use crate::metrics::{self, RefillTimes, UniqueStyles};
 use crate::segment::Mapping;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,24 +45,33 @@ impl Endpoint {
         self.addr
     }
 
-    /// Answers scrapes from a thread of `scope`, reading `mapping` and
-    /// `refill` at each one, until the returned guard is dropped.
+    /// Answers scrapes from a thread of `scope`, reading `mapping`,
+    /// `refill` and unique mode's `styles` at each one, until the returned
+    /// guard is dropped.
     pub(crate) fn spawn<'scope, 'env>(
         &'env self,
         scope: &'scope Scope<'scope, 'env>,
         mapping: &'env Mapping,
         refill: &'env RefillTimes,
+        styles: Option<&'env dyn UniqueStyles>,
     ) -> std::io::Result<Running<'env>> {
         std::thread::Builder::new()
             .name("metrics".into())
-            .spawn_scoped(scope, move || self.answer_until_stopped(mapping, refill))?;
+            .spawn_scoped(scope, move || {
+                self.answer_until_stopped(mapping, refill, styles)
+            })?;
         Ok(Running(self))
     }
 
-    fn answer_until_stopped(&self, mapping: &Mapping, refill: &RefillTimes) {
+    fn answer_until_stopped(
+        &self,
+        mapping: &Mapping,
+        refill: &RefillTimes,
+        styles: Option<&dyn UniqueStyles>,
+    ) {
         loop {
             match self.server.recv() {
-                Ok(request) => answer(request, mapping, refill),
+                Ok(request) => answer(request, mapping, refill, styles),
                 Err(_) if self.stopping.load(Ordering::Relaxed) => return,
                 Err(e) => {
                     log(format_args!(
@@ -85,7 +94,12 @@ impl Drop for Running<'_> {
     }
 }
 
-fn answer(request: tiny_http::Request, mapping: &Mapping, refill: &RefillTimes) {
+fn answer(
+    request: tiny_http::Request,
+    mapping: &Mapping,
+    refill: &RefillTimes,
+    styles: Option<&dyn UniqueStyles>,
+) {
     use tiny_http::{Header, Method, Response};
     let header = |name: &str, value: &str| {
         Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
@@ -99,7 +113,8 @@ fn answer(request: tiny_http::Request, mapping: &Mapping, refill: &RefillTimes) 
             .with_header(header("Allow", "GET, HEAD"))
     } else {
         let stats = crate::client::read_stats(mapping);
-        match metrics::encode(&stats, Some(&refill.snapshot())) {
+        let styles = styles.map(|s| s.usage()).unwrap_or_default();
+        match metrics::encode(&stats, Some(&refill.snapshot()), &styles) {
             Ok(text) => Response::from_string(text)
                 .with_header(header("Content-Type", metrics::CONTENT_TYPE)),
             Err(_) => Response::from_string("cannot encode the metrics\n").with_status_code(500),

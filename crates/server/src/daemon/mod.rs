@@ -153,7 +153,7 @@ pub fn serve_with(
             (Some(style), false) => style.clone(),
             (None, false) => "all (weighted)".into(),
             (Some(style), true) => format!("{style} (unique permutation)"),
-            (None, true) => "all (unique permutation; weights do not apply)".into(),
+            (None, true) => "all (weighted; unique, a permutation per style)".into(),
         },
         unique_total,
     };
@@ -171,11 +171,12 @@ pub fn serve_with(
         options.mode
     ));
     let refill = RefillTimes::new();
+    let unique_styles = source.unique_styles();
     std::thread::scope(|scope| {
         let _running = match &endpoint {
             Some(endpoint) => {
                 let running = endpoint
-                    .spawn(scope, segment.mapping(), &refill)
+                    .spawn(scope, segment.mapping(), &refill, unique_styles.as_deref())
                     .map_err(|e| {
                         ServeError::Metrics(format!("cannot start the metrics thread: {e}"))
                     })?;

@@ -34,6 +34,11 @@ pub trait NicknameSource {
 
     /// Called after each batch with the segment header, to publish gauges.
     fn publish_gauges(&self, _header: &crate::segment::SegmentHeader) {}
+
+    /// Unique mode: where the metrics endpoint reads the per-style gauges.
+    fn unique_styles(&self) -> Option<Arc<dyn crate::metrics::UniqueStyles>> {
+        None
+    }
 }
 
 /// Random mode: nicknames drawn from a dictionary by a ChaCha8 generator.
@@ -77,6 +82,9 @@ fn load(
             ))
         })?),
     };
+    if let Selection::Only(i) = selection {
+        dict.check_style_fits(i).map_err(ServeError::Config)?;
+    }
     Ok((dict, selection))
 }
 

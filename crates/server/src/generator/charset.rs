@@ -2,13 +2,32 @@
 //! General Standard Chinese Characters (通用规范汉字表) they draw on.
 //!
 //! `tgh.txt` is derived from Unihan's kTGH field by `scripts/derive-tgh.py`;
-//! its header names the source and licence.
+//! its header names the source and licence. `charset-taboo.txt` lists the
+//! characters no set draws: death, sex, excrement, insults, illness, crime
+//! and misfortune (its header says how it was made).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
 const TGH_DATA: &str = include_str!("tgh.txt");
+const TABOO_DATA: &str = include_str!("charset-taboo.txt");
+
+/// True for a character the random-character mode never draws, because a
+/// name holding it reads as ominous, rude or sexual (`charset-taboo.txt`).
+pub fn is_taboo(c: char) -> bool {
+    static TABOO: OnceLock<HashSet<char>> = OnceLock::new();
+    TABOO
+        .get_or_init(|| {
+            TABOO_DATA
+                .lines()
+                .flat_map(|line| line.split('#').next().unwrap_or("").chars())
+                .filter(|c| !c.is_whitespace())
+                .collect()
+        })
+        .contains(&c)
+}
 
 /// The Table of General Standard Chinese Characters, in serial order.
 pub struct Tgh {
@@ -150,6 +169,16 @@ mod tests {
         assert_eq!(Charset::Basic.chars().len(), 0x9FFF - 0x4E00 + 1);
         assert_eq!(Charset::ExtA.chars().len(), 0x4DBF - 0x3400 + 1);
         assert_eq!(Charset::ExtB.chars().len(), 0x2A6DF - 0x20000 + 1);
+    }
+
+    #[test]
+    fn the_taboo_list_is_read_whole() {
+        for c in ['死', '屍', '逼', '奸', '傻', '跛', '癌', '杀', '祸', '㞎'] {
+            assert!(is_taboo(c), "{c}");
+        }
+        for c in ['星', '月', '云', '#', ' ', 'd'] {
+            assert!(!is_taboo(c), "{c}");
+        }
     }
 
     #[test]

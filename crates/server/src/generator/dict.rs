@@ -3,18 +3,28 @@
 //!
 //! ```text
 //! # comment
-//! [class adj]              # a word class: one word per line, then its theme
-//! 快乐  mood
+//! [class adj]              # a word class: one word per line, then its tags
+//! 快乐  mood warm
+//! 火红  colour
 //! [class noun]
 //! 小猫  animal
+//! 白鸽  animal bird colored
 //! [styles]                 # NAME  WEIGHT  TEMPLATE
-//! adj-de-noun  30  {adj}的{noun}
-//! adj-noun     10  {adj}{noun:animal|sky}
+//! adj-de-noun  30  {adj:mood}的{noun}
+//! adj-noun     10  {adj:colour}{noun:animal|sky,-colored}
 //! [block]                  # terms never allowed anywhere in a nickname
 //! 傻瓜
 //! [allow]                  # innocent words that contain a blocked term
 //! 奶茶
 //! ```
+//!
+//! A placeholder selects words by tag: clauses joined by ',' must all hold,
+//! a clause holds when one of its '|' alternatives does, and `-TAG` holds
+//! for a word without TAG. Selections are resolved here, at compile time,
+//! into plain word lists (the pools), so everything downstream — the
+//! generator, the counts, the two-ways check, unique mode's numbering and
+//! the fingerprint — sees only the selected words. Weights are numbers, or
+//! `auto` for every style (each nickname of the space equally likely).
 //!
 //! Besides the classes, a template may use the built-in placeholder
 //! `{digits:N}` (N from 1 to [`MAX_DIGITS`]): every N-digit number with
@@ -27,7 +37,9 @@
 
 use super::ambiguity;
 use super::charset::Charset;
+use super::length::Fits;
 use super::safety::{RISK_HEAD, RISK_TAIL, Safety};
+use super::weighted::Picker;
 use crate::MAX_NICKNAME_LEN;
 use std::collections::HashMap;
 use std::fmt;
@@ -39,14 +51,15 @@ pub const DEFAULT_DICT: &str = include_str!("default.dict");
 /// Name under which the embedded dictionary is reported.
 pub const DEFAULT_DICT_NAME: &str = "default (embedded)";
 
+/// Largest number of combinations a style with weight `auto` may have (the
+/// weights of all styles must add up within 64 bits).
+const AUTO_WEIGHT_MAX: u64 = 1 << 48;
+
 /// Largest total style weight served by a direct lookup table.
 const STYLE_TABLE_MAX: u64 = 4096;
 
 /// Words up to this many bytes are copied as one fixed-size block.
 pub(crate) const COPY_BLOCK: usize = 16;
-
-/// Work limit for counting blocked combinations exactly (full-name checks).
-const EXACT_COUNT_BUDGET: u128 = 20_000_000;
 
 /// Widest built-in `{digits:N}` placeholder (10^N words in its pool).
 pub const MAX_DIGITS: usize = 4;
@@ -125,12 +138,25 @@ impl fmt::Display for Count {
     }
 }
 
-/// One fused word of a pool: a span of the arena and its join-risk flags.
+/// One fused word of a pool: a span of the arena, its length in
+/// characters and its join-risk flags.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
     pub(crate) offset: u32,
     pub(crate) len: u8,
     pub(crate) risk: u8,
+    pub(crate) chars: u8,
+}
+
+impl Entry {
+    fn new(offset: usize, text: &str, risk: u8) -> Entry {
+        Entry {
+            offset: offset as u32,
+            len: text.len() as u8,
+            risk,
+            chars: text.chars().count() as u8,
+        }
+    }
 }
 
 /// The words one placeholder of a style can become, with the template's
@@ -144,9 +170,15 @@ pub(crate) struct Pool {
 #[derive(Debug, Clone)]
 pub struct Style {
     pub(crate) name: String,
-    pub(crate) weight: u32,
+    /// How often the style is drawn against the others: the number written
+    /// in the file, or the style's combinations for `auto`.
+    pub(crate) weight: u64,
     pub(crate) template: String,
     pub(crate) pools: Vec<Pool>,
+    /// Under a length cap ([`Dictionary::limit_chars`]): the combinations
+    /// that fit, which the generator draws from instead of `pools`. `None`
+    /// without a cap, or when none fits (the style's weight is then 0).
+    pub(crate) fits: Option<Box<Fits>>,
     pub(crate) max_len: usize,
     pub(crate) line: usize,
 }
@@ -156,7 +188,9 @@ impl Style {
         &self.name
     }
 
-    pub fn weight(&self) -> u32 {
+    /// The style's weight: as written, or its number of combinations when
+    /// the dictionary's weights are `auto`.
+    pub fn weight(&self) -> u64 {
         self.weight
     }
 
@@ -169,9 +203,16 @@ impl Style {
         self.max_len
     }
 
-    /// Number of word combinations, blocked ones included.
+    /// Number of word combinations, blocked ones included (and, under a
+    /// length cap, long ones too: see [`Dictionary::count_style`]).
     pub fn combinations(&self) -> u128 {
         self.pools.iter().map(|p| p.entries.len() as u128).product()
+    }
+
+    /// Under a length cap, the combinations that fit; `None` without a cap
+    /// or when none does.
+    pub fn fits(&self) -> Option<&Fits> {
+        self.fits.as_deref()
     }
 }
 
@@ -180,8 +221,8 @@ impl Style {
 pub struct Dictionary {
     pub(crate) name: String,
     pub(crate) styles: Vec<Style>,
-    /// `cumulative[i]` is the sum of the weights of styles `0..=i`.
-    pub(crate) cumulative: Vec<u64>,
+    /// Draws a style by weight (when the table below is empty).
+    pub(crate) picker: Picker,
     /// Style index per unit of weight (empty when the weights sum to more
     /// than [`STYLE_TABLE_MAX`]).
     pub(crate) style_table: Vec<u16>,
@@ -190,6 +231,11 @@ pub struct Dictionary {
     pub(crate) max_len: usize,
     pub(crate) word_count: usize,
     pub(crate) warnings: Vec<Problem>,
+    /// Every style's weight is `auto`: each nickname of the space is equally
+    /// likely.
+    pub(crate) auto_weights: bool,
+    /// The length cap in characters ([`Dictionary::limit_chars`]).
+    pub(crate) max_chars: Option<usize>,
 }
 
 /// Options for loading a dictionary.
@@ -258,8 +304,9 @@ impl Dictionary {
     }
 
     /// A dictionary for the random-character mode: nicknames of 2, 3 or 4
-    /// characters (equally likely) drawn from `charset`, filtered by the
-    /// given safety lists (characters blocked on their own are removed).
+    /// characters (equally likely) drawn from `charset`, without its taboo
+    /// characters (listed in `charset-taboo.txt`) and filtered by the given
+    /// safety lists (characters blocked on their own are removed).
     pub fn for_charset(charset: Charset, safety: Safety) -> Dictionary {
         let chars: Vec<char> = charset.chars();
         let mut arena = Vec::with_capacity(chars.len() * 4);
@@ -267,14 +314,10 @@ impl Dictionary {
         let mut buf = [0u8; 4];
         for c in chars {
             let s: &str = c.encode_utf8(&mut buf);
-            if safety.is_blocked(s) {
+            if super::charset::is_taboo(c) || safety.is_blocked(s) {
                 continue;
             }
-            entries.push(Entry {
-                offset: arena.len() as u32,
-                len: s.len() as u8,
-                risk: safety.join_risk(s),
-            });
+            entries.push(Entry::new(arena.len(), s, safety.join_risk(s)));
             arena.extend_from_slice(s.as_bytes());
         }
         let label = format!("{{{}}}", charset.name());
@@ -289,6 +332,7 @@ impl Dictionary {
                     };
                     n
                 ],
+                fits: None,
                 max_len: 4 * n,
                 line: 0,
             })
@@ -312,40 +356,42 @@ impl Dictionary {
         word_count: usize,
         warnings: Vec<Problem>,
     ) -> Dictionary {
-        let mut total = 0u64;
-        let cumulative: Vec<u64> = styles
-            .iter()
-            .map(|s| {
-                total += u64::from(s.weight);
-                total
-            })
-            .collect();
+        // Padding lets the generator copy every short word as one fixed
+        // 16-byte block.
+        arena.extend_from_slice(&[0u8; COPY_BLOCK]);
+        let max_len = styles.iter().map(|s| s.max_len).max().unwrap_or(0);
+        let mut dict = Dictionary {
+            name,
+            styles,
+            picker: Picker::new([1]),
+            style_table: Vec::new(),
+            arena,
+            safety,
+            max_len,
+            word_count,
+            warnings,
+            auto_weights: false,
+            max_chars: None,
+        };
+        dict.index_weights();
+        dict
+    }
+
+    /// Builds the style-picking tables from the styles' weights.
+    pub(crate) fn index_weights(&mut self) {
+        self.picker = Picker::new(self.styles.iter().map(|s| s.weight));
+        let total = self.picker.total();
         // One entry per unit of weight, when that is small: picking a style
         // is then one draw and one load.
-        let style_table = if total <= STYLE_TABLE_MAX {
+        self.style_table = if total <= STYLE_TABLE_MAX {
             let mut table = Vec::with_capacity(total as usize);
-            for (i, s) in styles.iter().enumerate() {
+            for (i, s) in self.styles.iter().enumerate() {
                 table.extend(std::iter::repeat_n(i as u16, s.weight as usize));
             }
             table
         } else {
             Vec::new()
         };
-        // Padding lets the generator copy every short word as one fixed
-        // 16-byte block.
-        arena.extend_from_slice(&[0u8; COPY_BLOCK]);
-        let max_len = styles.iter().map(|s| s.max_len).max().unwrap_or(0);
-        Dictionary {
-            name,
-            styles,
-            cumulative,
-            style_table,
-            arena,
-            safety,
-            max_len,
-            word_count,
-            warnings,
-        }
     }
 
     /// Where the dictionary came from: a path, or "default (embedded)".
@@ -372,6 +418,13 @@ impl Dictionary {
         self.word_count
     }
 
+    /// True when every style's weight is `auto`: each nickname of the whole
+    /// space is then equally likely, and a style's share of draws is its
+    /// share of the space.
+    pub fn auto_weights(&self) -> bool {
+        self.auto_weights
+    }
+
     /// Non-fatal findings, such as words dropped because they are blocked.
     pub fn warnings(&self) -> &[Problem] {
         &self.warnings
@@ -385,52 +438,11 @@ impl Dictionary {
         &self.arena[e.offset as usize..e.offset as usize + e.len as usize]
     }
 
-    /// The number of distinct nicknames `style` can produce. Exact when the
-    /// combinations at risky joins are few enough to check one by one.
+    /// The number of distinct nicknames `style` can produce (under the
+    /// length cap, if any). Exact when the combinations at risky joins are
+    /// few enough to check one by one.
     pub fn count_style(&self, style: usize) -> Count {
-        let style = &self.styles[style];
-        let total = style.combinations();
-        let pools = &style.pools;
-        if pools.len() < 2 {
-            return Count::Exact(total);
-        }
-        // Work: for each join j, risky pairs times every choice of the other
-        // pools. A combination is counted at its first risky join only.
-        let tails: Vec<Vec<Entry>> = pools.iter().map(|p| risky(p, RISK_TAIL)).collect();
-        let heads: Vec<Vec<Entry>> = pools.iter().map(|p| risky(p, RISK_HEAD)).collect();
-        let mut work = 0u128;
-        for j in 0..pools.len() - 1 {
-            let others: u128 = (0..pools.len())
-                .filter(|&i| i != j && i != j + 1)
-                .map(|i| pools[i].entries.len() as u128)
-                .product();
-            work += tails[j].len() as u128 * heads[j + 1].len() as u128 * others;
-        }
-        if work > EXACT_COUNT_BUDGET {
-            return Count::AtMost(total);
-        }
-        let mut blocked = 0u128;
-        let mut buf = [0u8; MAX_NICKNAME_LEN];
-        for j in 0..pools.len() - 1 {
-            let mut choice: Vec<&[Entry]> = pools.iter().map(|p| p.entries.as_slice()).collect();
-            choice[j] = &tails[j];
-            choice[j + 1] = &heads[j + 1];
-            for_each_combo(&choice, &mut |combo| {
-                // Skip combinations whose first risky join comes earlier.
-                let earlier_risky = combo[..=j]
-                    .windows(2)
-                    .any(|w| w[0].risk & RISK_TAIL != 0 && w[1].risk & RISK_HEAD != 0);
-                if earlier_risky {
-                    return;
-                }
-                let len = self.render_entries(combo, &mut buf);
-                let text = std::str::from_utf8(&buf[..len]).expect("whole words");
-                if self.safety.is_blocked(text) {
-                    blocked += 1;
-                }
-            });
-        }
-        Count::Exact(total - blocked)
+        self.length_counts(style).up_to(self.max_chars)
     }
 
     /// The number of distinct nicknames the whole dictionary can produce.
@@ -438,51 +450,6 @@ impl Dictionary {
         (0..self.styles.len())
             .map(|i| self.count_style(i))
             .fold(Count::Exact(0), std::ops::Add::add)
-    }
-
-    fn render_entries(&self, combo: &[Entry], out: &mut [u8]) -> usize {
-        let mut len = 0;
-        for &e in combo {
-            let bytes = self.entry_bytes(e);
-            out[len..len + bytes.len()].copy_from_slice(bytes);
-            len += bytes.len();
-        }
-        len
-    }
-}
-
-fn risky(pool: &Pool, flag: u8) -> Vec<Entry> {
-    pool.entries
-        .iter()
-        .copied()
-        .filter(|e| e.risk & flag != 0)
-        .collect()
-}
-
-/// Calls `f` with every combination of one entry from each pool.
-fn for_each_combo(pools: &[&[Entry]], f: &mut dyn FnMut(&[Entry])) {
-    if pools.iter().any(|p| p.is_empty()) {
-        return;
-    }
-    let mut idx = vec![0usize; pools.len()];
-    let mut combo: Vec<Entry> = pools.iter().map(|p| p[0]).collect();
-    loop {
-        f(&combo);
-        // Odometer: advance the last pool first.
-        let mut k = pools.len();
-        loop {
-            if k == 0 {
-                return;
-            }
-            k -= 1;
-            idx[k] += 1;
-            if idx[k] < pools[k].len() {
-                combo[k] = pools[k][idx[k]];
-                break;
-            }
-            idx[k] = 0;
-            combo[k] = pools[k][0];
-        }
     }
 }
 
@@ -492,7 +459,8 @@ fn for_each_combo(pools: &[&[Entry]], f: &mut dyn FnMut(&[Entry])) {
 
 struct RawWord {
     text: String,
-    theme: String,
+    /// The word's tags, in the order written (none for a bare word).
+    tags: Vec<String>,
     line: usize,
 }
 
@@ -506,9 +474,17 @@ struct RawClass {
 
 struct RawStyle {
     name: String,
-    weight: u32,
+    weight: Weight,
     template: String,
     line: usize,
+}
+
+/// A style's weight as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Weight {
+    /// `auto`: in proportion to the style's number of combinations.
+    Auto,
+    Fixed(u32),
 }
 
 /// The file as written, before compiling.
@@ -532,6 +508,15 @@ fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// A tag: lowercase letters, digits, '-' or '_', not starting with '-'
+/// (which marks an excluded tag in a placeholder).
+fn is_tag(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// Why `word` cannot be a word or term, if it cannot.
@@ -652,39 +637,39 @@ impl RawDict {
                     }
                 }
                 Section::Class(c) => {
-                    let (text, theme) = match fields.as_slice() {
-                        [w] => (*w, ""),
-                        [w, t] if is_identifier(t) => (*w, *t),
-                        [_, t] => {
-                            problem(format!(
-                                "theme '{t}' must be lowercase letters, digits, '-' or '_'"
-                            ));
-                            continue;
-                        }
-                        _ => {
-                            problem(format!(
-                                "expected 'WORD THEME', found {} fields in '{line}'",
-                                fields.len()
-                            ));
-                            continue;
-                        }
+                    let Some((text, tags)) = fields.split_first() else {
+                        continue;
                     };
+                    if let Some(bad) = tags.iter().find(|t| !is_tag(t)) {
+                        problem(format!(
+                            "tag '{bad}' of '{text}' must be lowercase letters, digits, '-' or '_' (and not start with '-'); a word line is 'WORD TAG [TAG ...]'"
+                        ));
+                        continue;
+                    }
+                    if let Some(t) = tags
+                        .iter()
+                        .enumerate()
+                        .find_map(|(i, t)| tags[..i].contains(t).then_some(t))
+                    {
+                        problem(format!("'{text}' has tag '{t}' twice; remove one"));
+                        continue;
+                    }
                     if let Some(why) = bad_word(text) {
                         problem(why);
                         continue;
                     }
                     let class = &mut dict.classes[c];
-                    if let Some(prev) = class.lines.get(text) {
+                    if let Some(prev) = class.lines.get(*text) {
                         problem(format!(
-                            "'{text}' is already in class '{}' (line {prev}); remove one",
+                            "'{text}' is already in class '{}' (line {prev}); give one line all its tags and remove the other",
                             class.name
                         ));
                         continue;
                     }
-                    class.lines.insert(text.to_owned(), line_no);
+                    class.lines.insert((*text).to_owned(), line_no);
                     class.words.push(RawWord {
-                        text: text.to_owned(),
-                        theme: theme.to_owned(),
+                        text: (*text).to_owned(),
+                        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
                         line: line_no,
                     });
                 }
@@ -702,14 +687,34 @@ impl RawDict {
                         continue;
                     }
                     let weight = match weight.parse::<u32>() {
-                        Ok(w) if (1..=1_000_000).contains(&w) => w,
+                        Ok(w) if (1..=1_000_000).contains(&w) => Weight::Fixed(w),
+                        _ if *weight == "auto" => Weight::Auto,
                         _ => {
                             problem(format!(
-                                "weight '{weight}' of style '{name}' must be a whole number from 1 to 1000000"
+                                "weight '{weight}' of style '{name}' must be a whole number from 1 to 1000000, or 'auto'"
                             ));
                             continue;
                         }
                     };
+                    if let Some(first) = dict.styles.first() {
+                        if (first.weight == Weight::Auto) != (weight == Weight::Auto) {
+                            let (auto, fixed) = if weight == Weight::Auto {
+                                (
+                                    format!("style '{name}'"),
+                                    format!("style '{}' (line {})", first.name, first.line),
+                                )
+                            } else {
+                                (
+                                    format!("style '{}' (line {})", first.name, first.line),
+                                    format!("style '{name}'"),
+                                )
+                            };
+                            problem(format!(
+                                "{auto} has weight 'auto' but {fixed} has a number; give every style 'auto' (each nickname equally likely) or every style a number"
+                            ));
+                            continue;
+                        }
+                    }
                     if let Some(prev) = dict.styles.iter().find(|s| s.name == *name) {
                         problem(format!(
                             "style '{name}' is already defined on line {}; rename one",
@@ -774,9 +779,59 @@ enum Part<'a> {
     Literal(&'a str),
     Slot {
         class: &'a RawClass,
-        themes: Vec<&'a str>,
+        /// `None` for `{class}`: every word.
+        select: Option<Selector<'a>>,
         label: &'a str,
     },
+}
+
+/// A placeholder's selection by tags, `{class:a|b,-c}`: every clause (split
+/// by ',') must hold, and a clause holds when one of its alternatives (split
+/// by '|') does: `TAG` when the word carries TAG, `-TAG` when it does not.
+struct Selector<'a> {
+    /// Clauses of `(excluded, tag)` alternatives.
+    clauses: Vec<Vec<(bool, &'a str)>>,
+}
+
+impl<'a> Selector<'a> {
+    /// Parses the text after the ':' of a placeholder.
+    fn parse(text: &'a str, label: &str) -> Result<Selector<'a>, String> {
+        let mut clauses = Vec::new();
+        for clause in text.split(',') {
+            let mut alternatives = Vec::new();
+            for alt in clause.split('|') {
+                let (excluded, tag) = match alt.strip_prefix('-') {
+                    Some(t) => (true, t),
+                    None => (false, alt),
+                };
+                if !is_tag(tag) {
+                    let what = if alt.is_empty() {
+                        "an empty tag".to_owned()
+                    } else {
+                        format!("'{alt}'")
+                    };
+                    return Err(format!(
+                        "bad selector {label}: {what} is not a tag; write {{class:tag1|tag2,-tag3}} (',' joins clauses that must all hold, '|' separates alternatives, '-' excludes a tag; tags are lowercase letters, digits, '-' or '_')"
+                    ));
+                }
+                alternatives.push((excluded, tag));
+            }
+            clauses.push(alternatives);
+        }
+        Ok(Selector { clauses })
+    }
+
+    fn tags(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.clauses.iter().flatten().map(|&(_, t)| t)
+    }
+
+    fn matches(&self, word: &RawWord) -> bool {
+        self.clauses.iter().all(|clause| {
+            clause
+                .iter()
+                .any(|&(excluded, tag)| word.tags.iter().any(|t| t == tag) != excluded)
+        })
+    }
 }
 
 /// The words of `{digits:width}`: every number of `width` digits, with
@@ -785,7 +840,7 @@ fn digit_class(width: usize) -> RawClass {
     let words = (0..10usize.pow(width as u32))
         .map(|n| RawWord {
             text: format!("{n:0width$}"),
-            theme: String::new(),
+            tags: Vec::new(),
             line: 0,
         })
         .collect();
@@ -832,15 +887,21 @@ fn parse_template<'a>(
                     let width = width.map_err(|e| format!("style '{}': {e}", style.name))?;
                     parts.push(Part::Slot {
                         class: &digits[width - 1],
-                        themes: Vec::new(),
+                        select: None,
                         label,
                     });
                     rest = &rest[end + 1..];
                     continue;
                 }
-                let (class_name, themes) = match inner.split_once(':') {
-                    Some((c, t)) => (c, t.split('|').collect::<Vec<_>>()),
-                    None => (inner, Vec::new()),
+                let (class_name, select) = match inner.split_once(':') {
+                    Some((c, t)) => (
+                        c,
+                        Some(
+                            Selector::parse(t, label)
+                                .map_err(|e| format!("style '{}': {e}", style.name))?,
+                        ),
+                    ),
+                    None => (inner, None),
                 };
                 let class = classes
                     .iter()
@@ -857,17 +918,25 @@ fn parse_template<'a>(
                             }
                         )
                     })?;
-                for theme in &themes {
-                    if !class.words.iter().any(|w| w.theme == *theme) {
+                if let Some(select) = &select {
+                    for tag in select.tags() {
+                        if !class.words.iter().any(|w| w.tags.iter().any(|t| t == tag)) {
+                            return Err(format!(
+                                "style '{}': {label} names tag '{tag}', but no word of class '{}' carries it",
+                                style.name, class.name
+                            ));
+                        }
+                    }
+                    if !class.words.iter().any(|w| select.matches(w)) {
                         return Err(format!(
-                            "style '{}': {label} names theme '{theme}', but no word of class '{}' has it",
+                            "style '{}': {label} selects no word of class '{}'; widen the selection or tag some words",
                             style.name, class.name
                         ));
                     }
                 }
                 parts.push(Part::Slot {
                     class,
-                    themes,
+                    select,
                     label,
                 });
                 rest = &rest[end + 1..];
@@ -967,7 +1036,7 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
         for (i, part) in parts.iter().enumerate() {
             let Part::Slot {
                 class,
-                themes,
+                select,
                 label,
             } = part
             else {
@@ -989,7 +1058,7 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
             for word in class
                 .words
                 .iter()
-                .filter(|w| themes.is_empty() || themes.contains(&w.theme.as_str()))
+                .filter(|w| select.as_ref().is_none_or(|s| s.matches(w)))
                 .filter(|w| {
                     blocked_words.is_empty()
                         || !blocked_words.contains(&(class.name.as_str(), w.text.as_str()))
@@ -1020,11 +1089,7 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                 if fused.len() > u8::MAX as usize {
                     continue; // Caught below: longer than any nickname.
                 }
-                entries.push(Entry {
-                    offset: arena.len() as u32,
-                    len: fused.len() as u8,
-                    risk: safety.join_risk(&fused),
-                });
+                entries.push(Entry::new(arena.len(), &fused, safety.join_risk(&fused)));
                 arena.extend_from_slice(fused.as_bytes());
             }
             if entries.is_empty() {
@@ -1048,7 +1113,13 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
             .sum();
         let longest_class_words = parts.iter().map(|p| match p {
             Part::Literal(l) => l.len(),
-            Part::Slot { class, .. } => class.words.iter().map(|w| w.text.len()).max().unwrap_or(0),
+            Part::Slot { class, select, .. } => class
+                .words
+                .iter()
+                .filter(|w| select.as_ref().is_none_or(|s| s.matches(w)))
+                .map(|w| w.text.len())
+                .max()
+                .unwrap_or(0),
         });
         let possible: usize = longest_class_words.sum();
         if possible > MAX_NICKNAME_LEN {
@@ -1061,11 +1132,34 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
             });
             continue;
         }
+        let weight = match style.weight {
+            Weight::Fixed(w) => u64::from(w),
+            // Every combination weighs the same; a blocked one is redrawn
+            // from the style pick on (see `Generator::generate_into`), so
+            // each nickname of the space is equally likely.
+            Weight::Auto => {
+                let combinations: u128 = pools.iter().map(|p| p.entries.len() as u128).product();
+                match u64::try_from(combinations) {
+                    Ok(n) if n <= AUTO_WEIGHT_MAX => n,
+                    _ => {
+                        problems.push(Problem {
+                            line: style.line,
+                            message: format!(
+                                "style '{}' has {combinations} combinations, too many for weight 'auto' (at most {AUTO_WEIGHT_MAX}); give the styles numeric weights",
+                                style.name
+                            ),
+                        });
+                        continue;
+                    }
+                }
+            }
+        };
         styles.push(Style {
             name: style.name.clone(),
-            weight: style.weight,
+            weight,
             template: style.template.clone(),
             pools,
+            fits: None,
             max_len,
             line: style.line,
         });
@@ -1074,14 +1168,16 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
         problems.sort_by_key(|p| p.line);
         return Err(problems);
     }
-    Ok(Dictionary::assemble(
+    let mut dict = Dictionary::assemble(
         source.to_owned(),
         styles,
         arena,
         safety,
         word_count,
         warnings,
-    ))
+    );
+    dict.auto_weights = raw.styles.first().is_some_and(|s| s.weight == Weight::Auto);
+    Ok(dict)
 }
 
 #[cfg(test)]
@@ -1153,9 +1249,125 @@ adj-noun 1 {adj}{noun:sky}
     }
 
     #[test]
-    fn unknown_theme_is_refused() {
+    fn unknown_tag_is_refused() {
         let p = problems(&SMALL.replace("{noun:sky}", "{noun:food}"));
-        assert!(p[0].1.contains("theme 'food'"), "{p:?}");
+        assert_eq!(p[0].0, 9);
+        assert!(p[0].1.contains("names tag 'food'"), "{p:?}");
+        let p = problems(&SMALL.replace("{noun:sky}", "{noun:sky,-food}"));
+        assert!(p[0].1.contains("names tag 'food'"), "{p:?}");
+    }
+
+    const TAGGED: &str = "\
+[class adj]
+快乐      mood warm
+温柔      mood
+澄澈      clarity
+火红      colour red
+[class noun]
+小猫      animal
+白鸽      animal colored bird
+湖水      water
+[styles]
+a 1 {adj:mood}的{noun:animal}
+b 1 {adj:mood|clarity,-warm}{noun}
+c 1 {adj:colour}{noun:animal,-colored}
+d 1 {adj:-mood}的{noun:water|bird,-animal|colored}
+";
+
+    fn words_of(d: &Dictionary, style: usize, pool: usize) -> Vec<String> {
+        d.styles()[style].pools[pool]
+            .entries
+            .iter()
+            .map(|&e| String::from_utf8(d.entry_bytes(e).to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn placeholders_select_by_several_tags_and_exclusions() {
+        let d = load(TAGGED).unwrap();
+        assert_eq!(words_of(&d, 0, 0), ["快乐的", "温柔的"]);
+        assert_eq!(words_of(&d, 0, 1), ["小猫", "白鸽"]);
+        // (mood OR clarity) AND NOT warm, in the class's order.
+        assert_eq!(words_of(&d, 1, 0), ["温柔", "澄澈"]);
+        assert_eq!(words_of(&d, 1, 1), ["小猫", "白鸽", "湖水"]);
+        assert_eq!(words_of(&d, 2, 0), ["火红"]);
+        assert_eq!(words_of(&d, 2, 1), ["小猫"]);
+        // NOT mood; (water OR bird) AND (NOT animal OR colored).
+        assert_eq!(words_of(&d, 3, 0), ["澄澈的", "火红的"]);
+        assert_eq!(words_of(&d, 3, 1), ["白鸽", "湖水"]);
+        assert_eq!(d.count(), Count::Exact(4 + 6 + 1 + 4));
+        assert_eq!(d.word_count(), 7);
+    }
+
+    #[test]
+    fn bad_tags_and_selectors_are_refused_with_their_lines() {
+        let p = problems(&TAGGED.replace("快乐      mood warm", "快乐 mood Warm"));
+        assert_eq!(p[0].0, 2);
+        assert!(p[0].1.contains("tag 'Warm' of '快乐'"), "{p:?}");
+        let p = problems(&TAGGED.replace("温柔      mood", "温柔 mood mood"));
+        assert_eq!(p[0].0, 3);
+        assert!(p[0].1.contains("tag 'mood' twice"), "{p:?}");
+        for bad in [
+            "{adj:}",
+            "{adj:mood,}",
+            "{adj:mood||clarity}",
+            "{adj:-}",
+            "{adj:--mood}",
+            "{adj:Mood}",
+            "{adj:mood;clarity}",
+        ] {
+            let p = problems(&TAGGED.replace("{adj:mood}的", &format!("{bad}的")));
+            assert_eq!(p[0].0, 11, "{bad}: {p:?}");
+            assert!(
+                p[0].1.contains(&format!("bad selector {bad}")),
+                "{bad}: {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_selection_of_no_word_is_refused_with_its_line() {
+        let p = problems(&TAGGED.replace("{noun:animal,-colored}", "{noun:water,-water}"));
+        assert_eq!(p[0].0, 13);
+        assert!(
+            p[0].1
+                .contains("{noun:water,-water} selects no word of class 'noun'"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_word_listed_twice_in_a_class_is_refused() {
+        let p = problems(&TAGGED.replace("湖水      water", "湖水 water\n湖水 blue"));
+        assert_eq!(p[0].0, 10);
+        assert!(p[0].1.contains("line 9"), "{p:?}");
+    }
+
+    #[test]
+    fn auto_weights_follow_the_combinations_and_cannot_be_mixed() {
+        let d = load(&SMALL.replace(" 3 {", " auto {").replace(" 1 {", " auto {")).unwrap();
+        assert!(d.auto_weights());
+        assert_eq!(d.styles()[0].weight(), 4);
+        assert_eq!(d.styles()[1].weight(), 2);
+        assert!(!load(SMALL).unwrap().auto_weights());
+        let p = problems(&SMALL.replace(" 1 {", " auto {"));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].0, 9);
+        assert!(
+            p[0].1.contains(
+                "style 'adj-noun' has weight 'auto' but style 'adj-de-noun' (line 8) has a number"
+            ),
+            "{p:?}"
+        );
+        let p = problems(&SMALL.replace(" 3 {", " auto {"));
+        assert_eq!(p[0].0, 9);
+        assert!(
+            p[0].1
+                .contains("style 'adj-de-noun' (line 8) has weight 'auto'"),
+            "{p:?}"
+        );
+        let p = problems(&SMALL.replace(" 3 {", " Auto {"));
+        assert!(p[0].1.contains("or 'auto'"), "{p:?}");
     }
 
     #[test]

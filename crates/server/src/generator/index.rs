@@ -10,6 +10,7 @@ use super::dict::{Dictionary, Entry};
 use super::safety::{RISK_HEAD, RISK_TAIL};
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::hash::Hasher;
+use std::ops::ControlFlow;
 
 /// A style's pool sizes with precomputed reciprocals, so that splitting a
 /// rank into picks takes multiplications instead of divisions (Lemire's
@@ -136,6 +137,92 @@ impl Dictionary {
             }
         }
         Some(len)
+    }
+
+    /// Calls `f(rank, nickname)` for every nickname style `style` can
+    /// produce, in rank order (unique mode's index order within the style),
+    /// until `f` breaks: blocked combinations and, under a length cap,
+    /// longer ones are skipped. Allocates only a few small buffers up
+    /// front, whatever the size of the style.
+    ///
+    /// # Panics
+    /// If `style` is out of range.
+    pub fn for_each_nickname(
+        &self,
+        style: usize,
+        mut f: impl FnMut(u64, &[u8]) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let pools = &self.styles[style].pools;
+        let max_chars = self.max_chars.unwrap_or(usize::MAX);
+        let (first, rest) = pools.split_first().expect("a style has a placeholder");
+        let first_len = first.entries.len() as u64;
+        let shortest_first = first
+            .entries
+            .iter()
+            .map(|e| usize::from(e.chars))
+            .min()
+            .unwrap_or(0);
+        // The first pool varies fastest: the other pools' words (the tail)
+        // are rendered once per round and every first word put before them.
+        let mut picks = vec![0usize; rest.len()];
+        let mut buf = [0u8; crate::MAX_NICKNAME_LEN + super::dict::COPY_BLOCK];
+        let mut tail = [0u8; crate::MAX_NICKNAME_LEN];
+        let mut base = 0u64;
+        loop {
+            let (mut tail_len, mut tail_chars) = (0, 0);
+            let mut tail_head = 0u8;
+            let mut prev_risk = 0u8;
+            let mut tail_risky = false;
+            for (k, pool) in rest.iter().enumerate() {
+                let entry = pool.entries[picks[k]];
+                if k == 0 {
+                    tail_head = entry.risk;
+                } else {
+                    tail_risky |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
+                }
+                prev_risk = entry.risk;
+                tail[tail_len..tail_len + entry.len as usize]
+                    .copy_from_slice(self.entry_bytes(entry));
+                tail_len += entry.len as usize;
+                tail_chars += usize::from(entry.chars);
+            }
+            if tail_chars + shortest_first <= max_chars {
+                for (i, &entry) in first.entries.iter().enumerate() {
+                    if tail_chars + usize::from(entry.chars) > max_chars {
+                        continue;
+                    }
+                    let head_len = entry.len as usize;
+                    super::copy_entry(&self.arena, entry, &mut buf, 0);
+                    buf[head_len..head_len + tail_len].copy_from_slice(&tail[..tail_len]);
+                    let len = head_len + tail_len;
+                    let risky = tail_risky
+                        || (!rest.is_empty()
+                            && entry.risk & RISK_TAIL != 0
+                            && tail_head & RISK_HEAD != 0);
+                    if risky {
+                        let text = std::str::from_utf8(&buf[..len]).expect("whole UTF-8 words");
+                        if self.safety.is_blocked(text) {
+                            continue;
+                        }
+                    }
+                    f(base + i as u64, &buf[..len])?;
+                }
+            }
+            base += first_len;
+            // Odometer over the tail, its first pool fastest.
+            let mut k = 0;
+            loop {
+                if k == rest.len() {
+                    return ControlFlow::Continue(());
+                }
+                picks[k] += 1;
+                if picks[k] < rest[k].entries.len() {
+                    break;
+                }
+                picks[k] = 0;
+                k += 1;
+            }
+        }
     }
 
     /// The words (with the template's text fused in) of combination `rank`
@@ -338,6 +425,61 @@ ab 1 {a}的{b}
         assert_eq!(d.parse_combination(0, "月42"), Some(85));
     }
 
+    const TAGGED: &str = "\
+[class a]
+春 season warm
+夏 season warm hot
+秋 season
+[class b]
+风 weather
+雨 weather wet
+雪 weather cold
+[styles]
+ab 1 {a:season,-hot}的{b:-cold}
+";
+
+    #[test]
+    fn selections_are_what_ranks_parsing_and_the_fingerprint_see() {
+        let d = load(TAGGED);
+        assert_eq!(d.styles()[0].combinations(), 4);
+        let all: Vec<String> = (0..4).map(|r| render(&d, 0, r).unwrap()).collect();
+        assert_eq!(all, ["春的风", "秋的风", "春的雨", "秋的雨"]);
+        for (rank, text) in all.iter().enumerate() {
+            assert_eq!(d.parse_combination(0, text), Some(rank as u64));
+        }
+        // Words outside the selection are not ours.
+        assert_eq!(d.parse_combination(0, "夏的风"), None);
+        assert_eq!(d.parse_combination(0, "春的雪"), None);
+        let fp = |d: &Dictionary| d.content_fingerprint(&[0]);
+        // A tag that changes a selection changes the fingerprint ...
+        assert_ne!(
+            fp(&d),
+            fp(&load(
+                &TAGGED.replace("雨 weather wet", "雨 weather wet cold")
+            ))
+        );
+        assert_ne!(
+            fp(&d),
+            fp(&load(&TAGGED.replace("秋 season", "秋 season hot")))
+        );
+        // ... and one that selects the same words does not.
+        assert_eq!(
+            fp(&d),
+            fp(&load(&TAGGED.replace("风 weather", "风 weather dry")))
+        );
+    }
+
+    #[test]
+    fn the_two_ways_check_sees_only_the_selected_words() {
+        // 蓝海 + 豚 and 蓝 + 海豚 collide only if 蓝海 is selected.
+        let text =
+            "[class a]\n蓝 c\n蓝海 c sea\n[class n]\n海豚 c\n豚 c\n[styles]\nan 1 {a:-sea}{n}\n";
+        assert!(Dictionary::parse("t", text.as_bytes(), &LoadOptions::default()).is_ok());
+        let both = text.replace("{a:-sea}", "{a:c}");
+        let err = Dictionary::parse("t", both.as_bytes(), &LoadOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("two ways"), "{err}");
+    }
+
     #[test]
     fn the_fingerprint_follows_content_not_names_or_weights() {
         let base = load(THREE_BY_TWO);
@@ -353,5 +495,59 @@ ab 1 {a}的{b}
         // every existing state file would be refused.
         let hex: String = fp(&base).iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "24dd27971a0c5f5e78a4fa835768b416");
+    }
+}
+
+#[cfg(test)]
+mod enumeration_tests {
+    use super::*;
+    use crate::generator::LoadOptions;
+
+    #[test]
+    fn enumeration_lists_every_unblocked_combination_in_rank_order() {
+        let text = "\
+[class a]\n大 x\n小 x\n娇小 x\n[class n]\n奶糖 x\n西瓜 x\n三花猫 x\n[class c]\n一 x\n二十 x\n\
+[styles]\nanc 1 {a}{n}{c}\nna 1 {n}的{a}\n[block]\n奶\n大奶\n小三\n[allow]\n奶糖\n";
+        for cap in [None, Some(4), Some(5)] {
+            let mut d = Dictionary::parse("t", text.as_bytes(), &LoadOptions::default()).unwrap();
+            if let Some(cap) = cap {
+                d.limit_chars(cap).unwrap();
+            }
+            for style in 0..d.styles().len() {
+                let mut listed = Vec::new();
+                let _ = d.for_each_nickname(style, |rank, bytes| {
+                    listed.push((rank, String::from_utf8(bytes.to_vec()).unwrap()));
+                    ControlFlow::Continue(())
+                });
+                let mut expected = Vec::new();
+                let mut buf = [0u8; 64];
+                for rank in 0..d.styles()[style].combinations() as u64 {
+                    if let Some(len) = d.render_combination(style, rank, &mut buf) {
+                        let s = String::from_utf8(buf[..len].to_vec()).unwrap();
+                        if cap.is_none_or(|c| s.chars().count() <= c) {
+                            expected.push((rank, s));
+                        }
+                    }
+                }
+                assert_eq!(listed, expected, "style {style}, cap {cap:?}");
+                assert_eq!(
+                    d.count_style(style),
+                    crate::generator::Count::Exact(listed.len() as u128)
+                );
+            }
+        }
+        // It stops when asked.
+        let d = Dictionary::parse("t", text.as_bytes(), &LoadOptions::default()).unwrap();
+        let mut seen = 0;
+        let flow = d.for_each_nickname(0, |_, _| {
+            seen += 1;
+            if seen == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert!(flow.is_break());
+        assert_eq!(seen, 3);
     }
 }

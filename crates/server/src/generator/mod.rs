@@ -6,7 +6,10 @@ mod ambiguity;
 mod charset;
 mod dict;
 mod index;
+mod length;
 mod safety;
+mod spread;
+mod weighted;
 
 pub use charset::{Charset, Tgh};
 pub use dict::{
@@ -14,9 +17,11 @@ pub use dict::{
     Problem, Style,
 };
 pub use index::Radix;
+pub use length::{Fits, Lengths};
 pub use safety::Safety;
+pub use spread::{Spread, StyleSpread};
 
-use dict::Entry;
+use dict::{Entry, Pool};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use safety::{RISK_HEAD, RISK_TAIL};
@@ -74,10 +79,16 @@ impl Generator {
     /// Restricts generation to `selection`.
     ///
     /// # Panics
-    /// If `Selection::Only` names a style the dictionary does not have.
+    /// If `Selection::Only` names a style the dictionary does not have, or
+    /// one with no nickname under its length cap
+    /// ([`Dictionary::style_fits`]).
     pub fn with_selection(mut self, selection: Selection) -> Generator {
         if let Selection::Only(i) = selection {
             assert!(i < self.dict.styles.len(), "style index {i} out of range");
+            assert!(
+                self.dict.style_fits(i),
+                "style {i} has nothing under the length cap"
+            );
         }
         self.selection = selection;
         self
@@ -87,10 +98,15 @@ impl Generator {
     /// daemon's reload).
     ///
     /// # Panics
-    /// If `Selection::Only` names a style `dict` does not have.
+    /// If `Selection::Only` names a style `dict` does not have, or one with
+    /// no nickname under its length cap.
     pub fn replace_dictionary(&mut self, dict: Arc<Dictionary>, selection: Selection) {
         if let Selection::Only(i) = selection {
             assert!(i < dict.styles.len(), "style index {i} out of range");
+            assert!(
+                dict.style_fits(i),
+                "style {i} has nothing under the length cap"
+            );
         }
         self.dict = dict;
         self.selection = selection;
@@ -120,23 +136,17 @@ impl Generator {
             out.len(),
             dict.max_len
         );
+        let mut style = pick_style(dict, self.selection, &mut self.rng);
         loop {
-            let style = match self.selection {
-                Selection::Only(i) => &dict.styles[i],
-                Selection::Weighted => {
-                    let total = *dict.cumulative.last().expect("a dictionary has styles");
-                    let r = below(&mut self.rng, total);
-                    let i = match dict.style_table.get(r as usize) {
-                        Some(&i) => i as usize,
-                        None => dict.cumulative.iter().position(|&c| r < c).unwrap_or(0),
-                    };
-                    &dict.styles[i]
-                }
+            // Under a length cap, one of the variants that fit.
+            let pools: &[Pool] = match &style.fits {
+                None => &style.pools,
+                Some(fits) => fits.pick(self.rng.next_u64()),
             };
             let mut len = 0;
             let mut prev_risk = 0u8;
             let mut risky_join = false;
-            for pool in &style.pools {
+            for pool in pools {
                 let entry: Entry =
                     pool.entries[below(&mut self.rng, pool.entries.len() as u64) as usize];
                 risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
@@ -149,6 +159,14 @@ impl Generator {
                 let text = std::str::from_utf8(&out[..len]).expect("whole UTF-8 words");
                 if dict.safety.is_blocked(text) {
                     self.redraws += 1;
+                    // A blocked combination is redrawn within its style, so
+                    // each style keeps exactly its weight's share; with
+                    // `auto` weights (a style's combinations, blocked ones
+                    // included) the style is drawn again too, so each
+                    // nickname stays exactly equally likely.
+                    if dict.auto_weights {
+                        style = pick_style(dict, self.selection, &mut self.rng);
+                    }
                     continue;
                 }
             }
@@ -161,6 +179,25 @@ impl Generator {
         let mut buf = [0u8; crate::MAX_NICKNAME_LEN];
         let len = self.generate_into(&mut buf);
         String::from_utf8(buf[..len].to_vec()).expect("whole UTF-8 words")
+    }
+}
+
+/// Draws the style of the next nickname: the selected one, or one by weight.
+#[inline(always)]
+fn pick_style<'d>(dict: &'d Dictionary, selection: Selection, rng: &mut ChaCha8Rng) -> &'d Style {
+    match selection {
+        Selection::Only(i) => &dict.styles[i],
+        Selection::Weighted => {
+            let x = rng.next_u64();
+            let i = if dict.style_table.is_empty() {
+                // Weights too large for the table (such as `auto`).
+                dict.picker.pick(x)
+            } else {
+                let r = (u128::from(x) * dict.style_table.len() as u128) >> 64;
+                usize::from(dict.style_table[r as usize])
+            };
+            &dict.styles[i]
+        }
     }
 }
 
@@ -201,6 +238,9 @@ pub struct DictSource {
     pub charset: Option<Charset>,
     /// A file of extra blocked terms, one per line.
     pub blocklist: Option<std::path::PathBuf>,
+    /// Only nicknames of at most this many characters
+    /// ([`Dictionary::limit_chars`]).
+    pub max_chars: Option<usize>,
 }
 
 impl DictSource {
@@ -217,10 +257,17 @@ impl DictSource {
                 Dictionary::embedded_with(&options)?
             }
         };
-        Ok(match self.charset {
+        let mut dict = match self.charset {
             Some(charset) => Dictionary::for_charset(charset, dict.safety().clone()),
             None => dict,
-        })
+        };
+        if let Some(max_chars) = self.max_chars {
+            dict.limit_chars(max_chars).map_err(|message| DictError {
+                source: dict.name().to_owned(),
+                problems: vec![Problem { line: 0, message }],
+            })?;
+        }
+        Ok(dict)
     }
 
     /// A short description for logs and stats.
@@ -234,6 +281,9 @@ impl DictSource {
         }
         if let Some(b) = &self.blocklist {
             s.push_str(&format!(" + blocklist {}", b.display()));
+        }
+        if let Some(n) = self.max_chars {
+            s.push_str(&format!(", at most {n} characters"));
         }
         s
     }

@@ -1,16 +1,18 @@
 //! Leasing counter blocks from a Redis server, for fleets whose daemons
 //! come and go: `--lease redis://HOST:PORT/KEY`.
 //!
-//! Redis key `KEY` is the fleet's counter: a daemon takes the block
-//! `[v - n, v)` where `v` is the reply of `INCRBY KEY n`, which Redis
-//! executes atomically, so no two daemons ever get overlapping blocks.
-//! `KEY:meta` holds the permutation key and the dictionary's fingerprint
-//! (a [`SpaceId`] record); the first daemon creates it together with the
-//! counter (`MSETNX`, all or nothing), later ones must match it.
+//! Redis key `KEY` is a hash of the fleet's counters, one field per style
+//! (`0`, `1`, … by the style's position): a daemon takes the block
+//! `[v - n, v)` of style `k` where `v` is the reply of `HINCRBY KEY k n`,
+//! which Redis executes atomically, so no two daemons ever get overlapping
+//! blocks of one style. `KEY:meta` holds the permutation key, the
+//! dictionary's fingerprint and the styles' sizes (a [`SpaceId`] record);
+//! the first daemon creates it together with the counters (one Lua script,
+//! all or nothing), later ones must match it.
 //!
-//! The counter is only as durable as the Redis server: if Redis loses the
-//! counter's last increments (a crash without `appendfsync always`), blocks
-//! are handed out again.
+//! The counters are only as durable as the Redis server: if Redis loses
+//! their last increments (a crash without `appendfsync always`), blocks are
+//! handed out again.
 
 use super::record::{CorruptRecord, SpaceId, hex};
 use std::time::Duration;
@@ -127,43 +129,51 @@ impl Lease {
     }
 
     /// Makes sure every daemon of this lease permutes the same space with
-    /// the same key: creates `KEY:meta` (and the counter) if this is the
-    /// first daemon, else reads it and refuses a different dictionary or a
-    /// `--key` that differs. Returns the space in force.
+    /// the same key: creates `KEY:meta` and the counters if this is the
+    /// first daemon, else reads `KEY:meta` and refuses a different
+    /// dictionary or a `--key` that differs. Returns the space in force.
     pub fn agree(&mut self, proposed: &SpaceId, key_given: bool) -> Result<SpaceId, String> {
         let meta_key = self.url.meta_key();
-        let created: bool = self.query(
-            redis::cmd("MSETNX")
+        let created: i64 = self.query(
+            redis::cmd("EVAL")
+                .arg(CREATE_SCRIPT)
+                .arg(2)
+                .arg(&self.url.key)
                 .arg(&meta_key)
                 .arg(proposed.encode())
-                .arg(&self.url.key)
-                .arg(0),
+                .arg(proposed.sizes.len()),
         )?;
-        if created {
-            return Ok(*proposed);
+        if created == 1 {
+            return Ok(proposed.clone());
         }
         let stored: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&meta_key))?;
         let key = &self.url.key;
         let Some(stored) = stored else {
             return Err(format!(
-                "the lease counter {key} exists on {} but {meta_key} is missing, so the permutation it was used with is lost and new leases could repeat nicknames; if the counter is stale, delete it (redis-cli DEL {key}) to start a new space",
+                "the lease counters {key} exist on {} but {meta_key} is missing, so the permutations they were used with are lost and new leases could repeat nicknames; if the counters are stale, delete them (redis-cli DEL {key}) to start a new space",
                 self.url.display()
             ));
         };
+        if super::record::written_by_v1(&stored) {
+            return Err(format!(
+                "lease {} was made by an earlier nickpool (one counter for all styles); this version keeps a counter per style and cannot carry one counter over without risking repeats. Use a new lease key for this version's daemons, or, once every earlier daemon on it has stopped, delete it (redis-cli DEL {key} {meta_key}) to start a new space: nicknames handed out before may then repeat",
+                self.url.display()
+            ));
+        }
         let stored = SpaceId::decode(&stored).map_err(|CorruptRecord(e)| {
             format!(
                 "{meta_key} on {} is not a valid lease record: {e}; fix or delete it (redis-cli DEL {key} {meta_key}, which starts a new space: nicknames handed out before may repeat)",
                 self.url.display()
             )
         })?;
-        if (stored.fingerprint, stored.size) != (proposed.fingerprint, proposed.size) {
+        if (stored.fingerprint, &stored.sizes) != (proposed.fingerprint, &proposed.sizes) {
             return Err(format!(
-                "lease {} serves another dictionary (fingerprint {}, {} indices) than this daemon's (fingerprint {}, {} indices); every daemon of a lease must use the same dictionary and --style: fix this daemon's, or use another lease key",
+                "lease {} serves another dictionary (fingerprint {}, {} indices) than this daemon's (fingerprint {}, {} indices); every daemon of a lease must use the same dictionary, --style and --max-chars: fix this daemon's, or use another lease key",
                 self.url.display(),
                 hex(&stored.fingerprint),
-                stored.size,
+                stored.size(),
                 hex(&proposed.fingerprint),
-                proposed.size
+                proposed.size()
             ));
         }
         if key_given && stored.key != proposed.key {
@@ -175,26 +185,48 @@ impl Lease {
         Ok(stored)
     }
 
-    /// Takes `n` counters; returns the end of the block, `v` in
-    /// `[v - n, v)`.
-    pub fn take(&mut self, n: u64) -> Result<u64, String> {
-        let n = i64::try_from(n).expect("blocks are small");
-        let end: i64 = self.query(redis::cmd("INCRBY").arg(&self.url.key).arg(n))?;
-        u64::try_from(end)
-            .ok()
-            .filter(|&end| end >= n as u64)
-            .ok_or_else(|| {
-                format!(
-                    "lease counter {} went negative ({end}); something else writes that key",
-                    self.url.key
-                )
+    /// Takes `n` counters of style `k` for each `(k, n)` of `blocks`, in
+    /// one round trip; returns the end of each block, `v` in `[v - n, v)`.
+    pub fn take(&mut self, blocks: &[(usize, u64)]) -> Result<Vec<u64>, String> {
+        let mut pipe = redis::pipe();
+        for &(k, n) in blocks {
+            let n = i64::try_from(n).expect("blocks are small");
+            pipe.cmd("HINCRBY").arg(&self.url.key).arg(k).arg(n);
+        }
+        let display = self.url.display();
+        let result: Result<Vec<i64>, _> = pipe.query(self.connection()?);
+        let ends = result.map_err(|e| {
+            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                self.connection = None;
+            }
+            format!("lease server {display}: {e}")
+        })?;
+        blocks
+            .iter()
+            .zip(ends)
+            .map(|(&(k, n), end)| {
+                u64::try_from(end).ok().filter(|&end| end >= n).ok_or_else(|| {
+                    format!(
+                        "lease counter {} of style {k} went negative ({end}); something else writes that key",
+                        self.url.key
+                    )
+                })
             })
+            .collect()
     }
 
-    /// The counter's value: how many counters the fleet has leased.
-    pub fn leased(&mut self) -> Result<u64, String> {
-        let value: Option<i64> = self.query(redis::cmd("GET").arg(&self.url.key))?;
-        Ok(value.map_or(0, |v| v.max(0) as u64))
+    /// Each style's counter: how many counters of it the fleet has leased.
+    pub fn leased(&mut self, styles: usize) -> Result<Vec<u64>, String> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&self.url.key);
+        for k in 0..styles {
+            cmd.arg(k);
+        }
+        let values: Vec<Option<i64>> = self.query(&cmd)?;
+        Ok(values
+            .into_iter()
+            .map(|v| v.map_or(0, |v| v.max(0) as u64))
+            .collect())
     }
 
     /// The lease's metadata, if the fleet has created it.
@@ -203,6 +235,11 @@ impl Lease {
         let stored: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&meta_key))?;
         stored
             .map(|s| {
+                if super::record::written_by_v1(&s) {
+                    return Err(format!(
+                        "{meta_key} was made by an earlier nickpool (one counter for all styles); decode its nicknames with that version"
+                    ));
+                }
                 SpaceId::decode(&s).map_err(|CorruptRecord(e)| {
                     format!("{meta_key} is not a valid lease record: {e}")
                 })
@@ -210,6 +247,16 @@ impl Lease {
             .transpose()
     }
 }
+
+/// Creates `KEYS[2]` (the metadata, `ARGV[1]`) and the hash `KEYS[1]` with
+/// a zero counter for each of `ARGV[2]` styles, unless either exists.
+/// Returns 1 if it created them, 0 if not. Redis runs a script atomically.
+const CREATE_SCRIPT: &str = "\
+if redis.call('EXISTS', KEYS[1]) + redis.call('EXISTS', KEYS[2]) > 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+for k = 0, tonumber(ARGV[2]) - 1 do redis.call('HSET', KEYS[1], tostring(k), 0) end
+return 1
+";
 
 #[cfg(test)]
 mod tests {

@@ -4,14 +4,26 @@
 //! before it:
 //!
 //! ```text
-//! nickpool unique state v1
-//! key 3f0c…                (32 hex digits: the permutation key)
-//! dictionary 9a41…         (32 hex digits: the dictionary's fingerprint)
-//! space 18812345           (indices in the space)
-//! node 0/1                 (this daemon's share: node I of N)
-//! reserved 131072          (this node's counters below this may be used)
-//! checksum 5be1…           (16 hex digits: SipHash-2-4 of the lines above)
+//! nickpool unique state v2
+//! key 3f0c…                  (32 hex digits: the permutation key)
+//! dictionary 9a41…           (32 hex digits: fingerprint of the styles in use)
+//! node 0/1                   (this daemon's share: node I of N)
+//! styles 3                   (how many styles; one line each follows)
+//! style 0 size 599560 reserved 131072
+//! style 1 size 153 reserved 153
+//! style 2 size 21296 reserved 4096
+//! checksum 5be1…             (16 hex digits: SipHash-2-4 of the lines above)
 //! ```
+//!
+//! Each style has its own counter: `size` is its number of indices, and
+//! `reserved` its mark (every counter of this node below it may have been
+//! handed out). The lease's record has the same fields without `node` and
+//! `reserved` (the counters live in Redis).
+//!
+//! Version 1 (before styles had counters of their own) kept one `space`
+//! size and one `reserved` mark for all styles. Such a file is recognised
+//! ([`written_by_v1`]) and refused with what to do: one counter says nothing
+//! about which nicknames of each style were handed out.
 //!
 //! Parsing is strict: the fields must come in order, each exactly once, and
 //! nothing may follow the checksum. Anything else is refused as corrupted;
@@ -22,28 +34,43 @@ use std::fmt;
 use std::hash::Hasher;
 
 /// Header of a state file.
-pub const STATE_HEADER: &str = "nickpool unique state v1";
+pub const STATE_HEADER: &str = "nickpool unique state v2";
 /// Header of a lease's metadata record.
-pub const LEASE_HEADER: &str = "nickpool unique lease v1";
+pub const LEASE_HEADER: &str = "nickpool unique lease v2";
+/// Headers of version 1, one counter for the whole space.
+const STATE_HEADER_V1: &str = "nickpool unique state v1";
+const LEASE_HEADER_V1: &str = "nickpool unique lease v1";
 
-/// The permutation key and the dictionary it permutes: what every daemon
+/// Most styles a record may list (a dictionary has far fewer).
+const MAX_STYLES: u64 = 1 << 16;
+
+/// The permutation key and the styles it permutes: what every daemon
 /// sharing one space must agree on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpaceId {
     pub key: [u8; 16],
     pub fingerprint: [u8; 16],
-    pub size: u64,
+    /// Indices of each style in use, in order (0 for a style with none
+    /// under the length cap).
+    pub sizes: Vec<u64>,
+}
+
+impl SpaceId {
+    /// Indices over all styles.
+    pub fn size(&self) -> u64 {
+        self.sizes.iter().sum()
+    }
 }
 
 /// One node's share of a space and how far it has reserved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub space: SpaceId,
     pub node: u64,
     pub nodes: u64,
-    /// Every counter of this node below this mark may have been handed
-    /// out; the next start begins here.
-    pub reserved: u64,
+    /// Per style: every counter of this node below this mark may have been
+    /// handed out; the next start begins here.
+    pub reserved: Vec<u64>,
 }
 
 /// Why a record was refused.
@@ -56,32 +83,47 @@ impl fmt::Display for CorruptRecord {
     }
 }
 
+/// True when `bytes` start like a version 1 state file or lease record
+/// (one counter for the whole space).
+pub fn written_by_v1(bytes: &[u8]) -> bool {
+    [STATE_HEADER_V1, LEASE_HEADER_V1]
+        .iter()
+        .any(|h| bytes.starts_with(h.as_bytes()) && bytes.get(h.len()) == Some(&b'\n'))
+}
+
 impl State {
     pub fn encode(&self) -> String {
+        debug_assert_eq!(self.reserved.len(), self.space.sizes.len());
         let mut text = String::new();
         text.push_str(STATE_HEADER);
         text.push('\n');
-        push_space(&mut text, &self.space);
+        push_id(&mut text, &self.space);
         text.push_str(&format!("node {}/{}\n", self.node, self.nodes));
-        text.push_str(&format!("reserved {}\n", self.reserved));
+        text.push_str(&format!("styles {}\n", self.space.sizes.len()));
+        for (k, (size, reserved)) in self.space.sizes.iter().zip(&self.reserved).enumerate() {
+            text.push_str(&format!("style {k} size {size} reserved {reserved}\n"));
+        }
         seal(text)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<State, CorruptRecord> {
         let mut fields = Fields::open(bytes, STATE_HEADER)?;
-        let space = read_space(&mut fields)?;
+        let (key, fingerprint) = read_id(&mut fields)?;
         let node = fields.next("node")?;
         let (node, nodes) = node
             .split_once('/')
             .and_then(|(i, n)| Some((number(i)?, number(n)?)))
             .filter(|&(i, n)| n >= 1 && i < n)
             .ok_or_else(|| CorruptRecord(format!("bad node '{node}' (expected I/N with I < N)")))?;
-        let reserved = fields.next("reserved")?;
-        let reserved = number(reserved)
-            .ok_or_else(|| CorruptRecord(format!("bad reserved mark '{reserved}'")))?;
+        let styles = read_styles(&mut fields, &["size", "reserved"])?;
         fields.close()?;
+        let (sizes, reserved) = styles.iter().map(|v| (v[0], v[1])).unzip();
         Ok(State {
-            space,
+            space: SpaceId {
+                key,
+                fingerprint,
+                sizes,
+            },
             node,
             nodes,
             reserved,
@@ -95,39 +137,82 @@ impl SpaceId {
         let mut text = String::new();
         text.push_str(LEASE_HEADER);
         text.push('\n');
-        push_space(&mut text, self);
+        push_id(&mut text, self);
+        text.push_str(&format!("styles {}\n", self.sizes.len()));
+        for (k, size) in self.sizes.iter().enumerate() {
+            text.push_str(&format!("style {k} size {size}\n"));
+        }
         seal(text)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<SpaceId, CorruptRecord> {
         let mut fields = Fields::open(bytes, LEASE_HEADER)?;
-        let space = read_space(&mut fields)?;
+        let (key, fingerprint) = read_id(&mut fields)?;
+        let styles = read_styles(&mut fields, &["size"])?;
         fields.close()?;
-        Ok(space)
+        Ok(SpaceId {
+            key,
+            fingerprint,
+            sizes: styles.iter().map(|v| v[0]).collect(),
+        })
     }
 }
 
-fn push_space(text: &mut String, space: &SpaceId) {
+fn push_id(text: &mut String, space: &SpaceId) {
     text.push_str(&format!("key {}\n", hex(&space.key)));
     text.push_str(&format!("dictionary {}\n", hex(&space.fingerprint)));
-    text.push_str(&format!("space {}\n", space.size));
 }
 
-fn read_space(fields: &mut Fields<'_>) -> Result<SpaceId, CorruptRecord> {
+fn read_id(fields: &mut Fields<'_>) -> Result<([u8; 16], [u8; 16]), CorruptRecord> {
     let key = fields.next("key")?;
     let key = parse_hex16(key).ok_or_else(|| CorruptRecord(format!("bad key '{key}'")))?;
     let fingerprint = fields.next("dictionary")?;
     let fingerprint = parse_hex16(fingerprint)
         .ok_or_else(|| CorruptRecord(format!("bad dictionary fingerprint '{fingerprint}'")))?;
-    let size = fields.next("space")?;
-    let size = number(size)
+    Ok((key, fingerprint))
+}
+
+/// Reads `styles N` and then `N` lines `style K NAME VALUE …` with the
+/// given names, K counting from 0; returns the values of each line. The
+/// sizes (the first value) must add up to at least 1.
+fn read_styles(fields: &mut Fields<'_>, names: &[&str]) -> Result<Vec<Vec<u64>>, CorruptRecord> {
+    let count = fields.next("styles")?;
+    let count = number(count)
+        .filter(|&n| (1..=MAX_STYLES).contains(&n))
+        .ok_or_else(|| CorruptRecord(format!("bad number of styles '{count}'")))?;
+    let mut styles = Vec::with_capacity(count as usize);
+    for k in 0..count {
+        let line = fields.next("style")?;
+        let mut words = line.split(' ');
+        let values = (|| {
+            if number(words.next()?)? != k {
+                return None;
+            }
+            let values = names
+                .iter()
+                .map(|&name| {
+                    (words.next()? == name).then_some(())?;
+                    number(words.next()?)
+                })
+                .collect::<Option<Vec<u64>>>()?;
+            words.next().is_none().then_some(values)
+        })()
+        .ok_or_else(|| {
+            let expected: Vec<String> = names.iter().map(|n| format!("{n} N")).collect();
+            CorruptRecord(format!(
+                "bad style line 'style {line}' (expected 'style {k} {}')",
+                expected.join(" ")
+            ))
+        })?;
+        styles.push(values);
+    }
+    let total = styles
+        .iter()
+        .try_fold(0u64, |sum, v| sum.checked_add(v[0]))
         .filter(|&n| n > 0)
-        .ok_or_else(|| CorruptRecord(format!("bad space size '{size}'")))?;
-    Ok(SpaceId {
-        key,
-        fingerprint,
-        size,
-    })
+        .ok_or_else(|| CorruptRecord("bad style sizes (they add up to 0 or overflow)".into()))?;
+    debug_assert!(total > 0);
+    Ok(styles)
 }
 
 /// Appends the checksum line.
@@ -239,11 +324,11 @@ mod tests {
             space: SpaceId {
                 key: *b"0123456789abcdef",
                 fingerprint: [0xa5; 16],
-                size: 18_812_345,
+                sizes: vec![599_560, 153, 0, 18_000_000],
             },
             node: 2,
             nodes: 4,
-            reserved: 131_072,
+            reserved: vec![131_072, 153, 0, 1024],
         }
     }
 
@@ -251,14 +336,17 @@ mod tests {
     fn state_round_trips_and_reads_as_documented() {
         let s = sample();
         let text = s.encode();
-        assert!(text.starts_with("nickpool unique state v1\nkey 30313233"));
-        assert!(text.contains("\nspace 18812345\nnode 2/4\nreserved 131072\nchecksum "));
+        assert!(text.starts_with("nickpool unique state v2\nkey 30313233"));
+        assert!(text.contains(
+            "\nnode 2/4\nstyles 4\nstyle 0 size 599560 reserved 131072\nstyle 1 size 153 reserved 153\nstyle 2 size 0 reserved 0\nstyle 3 size 18000000 reserved 1024\nchecksum "
+        ));
         assert!(text.ends_with('\n'));
-        assert_eq!(State::decode(text.as_bytes()), Ok(s));
+        assert_eq!(State::decode(text.as_bytes()), Ok(s.clone()));
+        assert_eq!(s.space.size(), 18_599_713);
         let edge = State {
             node: 0,
             nodes: 1,
-            reserved: 0,
+            reserved: vec![0; 4],
             ..s
         };
         assert_eq!(State::decode(edge.encode().as_bytes()), Ok(edge));
@@ -268,11 +356,32 @@ mod tests {
     fn lease_metadata_round_trips() {
         let id = sample().space;
         let text = id.encode();
-        assert!(text.starts_with("nickpool unique lease v1\n"));
+        assert!(text.starts_with("nickpool unique lease v2\n"));
+        assert!(text.contains("\nstyles 4\nstyle 0 size 599560\nstyle 1 size 153\n"));
         assert_eq!(SpaceId::decode(text.as_bytes()), Ok(id));
         // One kind is never read as the other.
         assert!(State::decode(text.as_bytes()).is_err());
         assert!(SpaceId::decode(sample().encode().as_bytes()).is_err());
+    }
+
+    /// A version 1 record as that version wrote it.
+    fn v1(header: &str, body: &str) -> String {
+        seal(format!(
+            "{header}\nkey 000102030405060708090a0b0c0d0e0f\ndictionary 000102030405060708090a0b0c0d0e0f\nspace 10\n{body}"
+        ))
+    }
+
+    #[test]
+    fn version_1_records_are_recognised_and_never_read_as_version_2() {
+        let state = v1(STATE_HEADER_V1, "node 0/1\nreserved 5\n");
+        let lease = v1(LEASE_HEADER_V1, "");
+        assert!(written_by_v1(state.as_bytes()));
+        assert!(written_by_v1(lease.as_bytes()));
+        assert!(!written_by_v1(sample().encode().as_bytes()));
+        assert!(!written_by_v1(b"nickpool unique state v10\n"));
+        let err = State::decode(state.as_bytes()).unwrap_err();
+        assert!(err.0.contains("does not start with"), "{err}");
+        assert!(SpaceId::decode(lease.as_bytes()).is_err());
     }
 
     #[test]
@@ -308,35 +417,52 @@ mod tests {
         assert!(err(format!("{STATE_HEADER}\nkey 00\n").as_bytes()).contains("no checksum"));
         // A well-sealed record with bad fields is still refused.
         let sealed = |body: &str| seal(format!("{STATE_HEADER}\n{body}"));
-        let key = "key 000102030405060708090a0b0c0d0e0f\n";
-        let dict = "dictionary 000102030405060708090a0b0c0d0e0f\n";
-        assert!(
-            err(sealed(&format!("{key}{dict}space 10\nnode 4/4\nreserved 0\n")).as_bytes())
-                .contains("bad node")
-        );
-        assert!(
-            err(sealed(&format!("{key}{dict}space 0\nnode 0/1\nreserved 0\n")).as_bytes())
-                .contains("bad space")
-        );
-        assert!(
-            err(sealed(&format!("{key}{dict}space 10\nnode 0/1\nreserved -1\n")).as_bytes())
-                .contains("bad reserved")
-        );
-        assert!(
-            err(sealed(&format!("{key}{dict}space 10\nnode 0/1\n")).as_bytes())
-                .contains("'reserved' is missing")
-        );
-        assert!(
-            err(sealed(&format!(
-                "{key}{dict}space 10\nnode 0/1\nreserved 5\nextra 1\n"
-            ))
-            .as_bytes())
-            .contains("unexpected line")
-        );
-        assert!(
-            err(sealed(&format!("{dict}{key}space 10\nnode 0/1\nreserved 5\n")).as_bytes())
-                .contains("expected field 'key'")
-        );
+        let id =
+            "key 000102030405060708090a0b0c0d0e0f\ndictionary 000102030405060708090a0b0c0d0e0f\n";
+        let one = "styles 1\nstyle 0 size 10 reserved 0\n";
+        let cases = [
+            (format!("{id}node 4/4\n{one}"), "bad node"),
+            (format!("{id}node 0/1\nstyles 0\n"), "bad number of styles"),
+            (
+                format!("{id}node 0/1\nstyles 1\nstyle 0 size 0 reserved 0\n"),
+                "add up to 0",
+            ),
+            (
+                format!("{id}node 0/1\nstyles 1\nstyle 0 size 10 reserved -1\n"),
+                "bad style line",
+            ),
+            (
+                format!("{id}node 0/1\nstyles 1\nstyle 1 size 10 reserved 0\n"),
+                "expected 'style 0 size N reserved N'",
+            ),
+            (
+                format!("{id}node 0/1\nstyles 1\nstyle 0 size 10\n"),
+                "bad style line",
+            ),
+            (
+                format!("{id}node 0/1\nstyles 1\nstyle 0 size 10 reserved 0 x\n"),
+                "bad style line",
+            ),
+            (
+                format!("{id}node 0/1\nstyles 2\nstyle 0 size 10 reserved 0\n"),
+                "'style' is missing",
+            ),
+            (format!("{id}node 0/1\n{one}extra 1\n"), "unexpected line"),
+            (
+                format!("dictionary 000102030405060708090a0b0c0d0e0f\n{id}node 0/1\n{one}"),
+                "expected field 'key'",
+            ),
+            (
+                format!(
+                    "{id}node 0/1\nstyles 2\nstyle 0 size 18446744073709551615 reserved 0\nstyle 1 size 1 reserved 0\n"
+                ),
+                "overflow",
+            ),
+        ];
+        for (body, reason) in cases {
+            let e = err(sealed(&body).as_bytes());
+            assert!(e.contains(reason), "{body}: {e}");
+        }
     }
 
     #[test]

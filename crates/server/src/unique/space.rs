@@ -1,55 +1,106 @@
-//! The index space: every combination of the styles in use, numbered.
-//! Index `i` falls in the style whose range holds it (styles in dictionary
-//! order), and `i` minus the style's first index is the combination's rank
-//! within the style (see [`Dictionary::render_combination`]).
+//! The index space: every combination of the styles in use, numbered
+//! style by style. Each style has its own ranks `0..size` (see
+//! [`Dictionary::render_combination`]), its own permutation and its own
+//! counter; a nickname is named by its style's position in the space and
+//! its rank within the style. Under a length cap
+//! ([`Dictionary::max_chars`]) a style's ranks number only its
+//! combinations that fit, in the same order ([`CappedRanks`]).
 
+use super::capped::CappedRanks;
 use super::permutation::MAX_SIZE;
 use crate::generator::{Count, Dictionary, Radix};
+use siphasher::sip128::{Hasher128, SipHasher24};
+use std::hash::Hasher;
 use std::sync::Arc;
 
-/// The styles unique mode draws from, numbered end to end.
+/// One style of a space.
+#[derive(Debug, Clone)]
+struct SpaceStyle {
+    /// The style's index in the dictionary.
+    style: usize,
+    /// Its ranks: `0..size`.
+    size: u64,
+    /// Splits its uncapped ranks.
+    radix: Radix,
+    /// Under a length cap that some of its combinations exceed: its ranks
+    /// among those that fit.
+    capped: Option<CappedRanks>,
+}
+
+/// The styles unique mode draws from, each numbered on its own.
 #[derive(Debug, Clone)]
 pub struct IndexSpace {
     dict: Arc<Dictionary>,
-    /// Style indices into the dictionary, in order.
-    styles: Vec<usize>,
-    /// `starts[k]` is the first index of `styles[k]`; one more entry holds
-    /// the size.
-    starts: Vec<u64>,
-    /// `radices[k]` splits the ranks of `styles[k]`.
-    radices: Vec<Radix>,
+    /// In dictionary order.
+    styles: Vec<SpaceStyle>,
     fingerprint: [u8; 16],
 }
 
 impl IndexSpace {
-    /// The space over `styles` of `dict` (all styles when `None`).
+    /// The space over the styles of `dict` (all of them when `style` is
+    /// `None`).
     pub fn new(dict: Arc<Dictionary>, style: Option<usize>) -> Result<IndexSpace, String> {
-        let styles: Vec<usize> = match style {
+        let indices: Vec<usize> = match style {
             Some(s) => vec![s],
             None => (0..dict.styles().len()).collect(),
         };
-        let mut starts = Vec::with_capacity(styles.len() + 1);
-        let mut size = 0u128;
-        for &s in &styles {
-            starts.push(size as u64);
-            size += dict.styles()[s].combinations();
-            if size > u128::from(MAX_SIZE) {
+        let mut styles = Vec::with_capacity(indices.len());
+        let mut total = 0u128;
+        for &s in &indices {
+            let style = &dict.styles()[s];
+            let longest: usize = style
+                .pools
+                .iter()
+                .map(|p| {
+                    p.entries
+                        .iter()
+                        .map(|e| usize::from(e.chars))
+                        .max()
+                        .unwrap_or(0)
+                })
+                .sum();
+            let capped = match dict.max_chars() {
+                Some(max_chars) if longest > max_chars => {
+                    Some(CappedRanks::new(&dict, s, max_chars)?)
+                }
+                _ => None,
+            };
+            let size = capped
+                .as_ref()
+                .map_or(style.combinations(), |c| u128::from(c.size()));
+            total += size;
+            if total > u128::from(MAX_SIZE) {
                 return Err(format!(
                     "the dictionary's space exceeds {MAX_SIZE} nicknames, more than unique mode can number; use fewer or narrower placeholders (such as {{digits:N}})"
                 ));
             }
+            styles.push(SpaceStyle {
+                style: s,
+                size: size as u64,
+                radix: dict.radix(s),
+                capped,
+            });
         }
-        starts.push(size as u64);
-        if size == 0 {
-            return Err("the dictionary has no nicknames to hand out".into());
+        if total == 0 {
+            return Err(match dict.max_chars() {
+                Some(n) => format!(
+                    "no nickname of the style has at most {n} characters; raise --max-chars"
+                ),
+                None => "the dictionary has no nicknames to hand out".into(),
+            });
         }
-        let fingerprint = dict.content_fingerprint(&styles);
-        let radices = styles.iter().map(|&s| dict.radix(s)).collect();
+        let mut fingerprint = dict.content_fingerprint(&indices);
+        if let Some(max_chars) = dict.max_chars() {
+            // Another cap numbers the styles differently.
+            let mut h = SipHasher24::new_with_keys(0, 0);
+            h.write(b"nickpool length cap v1");
+            h.write(&fingerprint);
+            h.write(&(max_chars as u64).to_le_bytes());
+            fingerprint = h.finish128().as_bytes();
+        }
         Ok(IndexSpace {
             dict,
             styles,
-            starts,
-            radices,
             fingerprint,
         })
     }
@@ -58,78 +109,103 @@ impl IndexSpace {
         &self.dict
     }
 
-    /// Number of indices, blocked combinations included.
-    pub fn size(&self) -> u64 {
-        *self.starts.last().expect("at least the size")
+    /// How many styles the space has.
+    pub fn style_count(&self) -> usize {
+        self.styles.len()
     }
 
+    /// The name of style `k` of the space.
+    pub fn style_name(&self, k: usize) -> &str {
+        self.dict.styles()[self.styles[k].style].name()
+    }
+
+    /// The weight of style `k`: the dictionary's, or its size for `auto`.
+    pub fn style_weight(&self, k: usize) -> u64 {
+        self.dict.styles()[self.styles[k].style].weight()
+    }
+
+    /// The number of ranks of style `k`, blocked ones included.
+    pub fn style_size(&self, k: usize) -> u64 {
+        self.styles[k].size
+    }
+
+    /// Every style's size, in order.
+    pub fn sizes(&self) -> Vec<u64> {
+        self.styles.iter().map(|s| s.size).collect()
+    }
+
+    /// Number of indices over all styles, blocked combinations included.
+    pub fn size(&self) -> u64 {
+        self.styles.iter().map(|s| s.size).sum()
+    }
+
+    /// A fingerprint of what the styles can produce and how they are
+    /// numbered (the length cap included).
     pub fn fingerprint(&self) -> [u8; 16] {
         self.fingerprint
     }
 
-    /// How many indices are blocked (a blocked term forms across a join),
-    /// if that can be counted exactly.
-    pub fn blocked(&self) -> Option<u64> {
-        let mut blocked = 0u64;
-        for &s in &self.styles {
-            match self.dict.count_style(s) {
-                Count::Exact(n) => {
-                    blocked += (self.dict.styles()[s].combinations() - n) as u64;
-                }
-                Count::AtMost(_) => return None,
-            }
+    /// How many ranks of style `k` are blocked (a blocked term forms
+    /// across a join), if that can be counted exactly.
+    pub fn blocked_in(&self, k: usize) -> Option<u64> {
+        let style = &self.styles[k];
+        match self.dict.count_style(style.style) {
+            Count::Exact(n) => Some(style.size - n as u64),
+            Count::AtMost(_) => None,
         }
-        Some(blocked)
     }
 
-    /// Which of our styles holds `index`, as a position in `styles`.
-    #[inline]
-    fn locate(&self, index: u64) -> usize {
-        debug_assert!(index < self.size());
-        // A handful of styles: count the starts at or below `index`, without
-        // a branch to mispredict.
-        self.starts[1..self.styles.len()]
-            .iter()
-            .map(|&start| usize::from(start <= index))
-            .sum()
+    /// How many indices are blocked over all styles, if that can be counted
+    /// exactly.
+    pub fn blocked(&self) -> Option<u64> {
+        (0..self.styles.len()).map(|k| self.blocked_in(k)).sum()
     }
 
-    /// Writes nickname `index` into `out`; `None` if it is blocked.
+    /// Writes rank `rank` of style `k` into `out`; `None` if it is blocked.
     ///
     /// # Panics
-    /// If `index` is not below [`IndexSpace::size`], or `out` is shorter
-    /// than the dictionary's longest nickname.
+    /// If `k` is not a style of the space, `rank` is not below its size,
+    /// or `out` is shorter than the dictionary's longest nickname.
     #[inline]
-    pub fn render(&self, index: u64, out: &mut [u8]) -> Option<usize> {
-        assert!(index < self.size(), "index {index} outside the space");
-        let k = self.locate(index);
-        self.dict.render_combination_with(
-            self.styles[k],
-            &self.radices[k],
-            index - self.starts[k],
-            out,
-        )
+    pub fn render(&self, k: usize, rank: u64, out: &mut [u8]) -> Option<usize> {
+        let style = &self.styles[k];
+        assert!(rank < style.size, "rank {rank} outside style {k}");
+        let rank = match &style.capped {
+            None => rank,
+            Some(capped) => capped.uncapped(rank),
+        };
+        self.dict
+            .render_combination_with(style.style, &style.radix, rank, out)
     }
 
-    /// The index of `nickname`, with its style and words, if the space can
+    /// The style and rank of `nickname`, with its words, if the space can
     /// spell it (blocked or not).
     pub fn parse(&self, nickname: &str) -> Option<Parsed> {
-        self.styles.iter().enumerate().find_map(|(k, &s)| {
-            let rank = self.dict.parse_combination(s, nickname)?;
+        self.styles.iter().enumerate().find_map(|(k, style)| {
+            let uncapped = self.dict.parse_combination(style.style, nickname)?;
+            let rank = match &style.capped {
+                None => uncapped,
+                Some(capped) => capped.capped(uncapped)?,
+            };
             Some(Parsed {
-                index: self.starts[k] + rank,
-                style: self.dict.styles()[s].name().to_owned(),
-                words: self.dict.combination_words(s, rank),
+                style: k,
+                name: self.dict.styles()[style.style].name().to_owned(),
+                rank,
+                words: self.dict.combination_words(style.style, uncapped),
             })
         })
     }
 }
 
-/// A nickname read back as an index.
+/// A nickname read back as a style and rank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
-    pub index: u64,
-    pub style: String,
+    /// The style's position in the space.
+    pub style: usize,
+    /// The style's name.
+    pub name: String,
+    /// The rank within the style.
+    pub rank: u64,
     /// The words chosen, with the template's text fused in.
     pub words: Vec<String>,
 }
@@ -154,25 +230,28 @@ mod tests {
 云 x
 [styles]
 ab 1 {a}{b}
-ba 1 {b}的{a}
+ba 3 {b}的{a}
 ";
 
     #[test]
-    fn styles_are_numbered_end_to_end_and_parse_back() {
+    fn each_style_is_numbered_on_its_own_and_parses_back() {
         let s = space(TWO_STYLES, None);
-        assert_eq!(s.size(), 12);
+        assert_eq!((s.style_count(), s.size(), s.sizes()), (2, 12, vec![6, 6]));
+        assert_eq!((s.style_name(1), s.style_weight(1)), ("ba", 3));
         let mut buf = [0u8; 64];
         let mut seen = std::collections::HashSet::new();
-        for i in 0..12 {
-            let len = s.render(i, &mut buf).unwrap();
-            let text = std::str::from_utf8(&buf[..len]).unwrap().to_owned();
-            let parsed = s.parse(&text).unwrap();
-            assert_eq!(parsed.index, i, "{text}");
-            assert!(seen.insert(text));
+        for k in 0..2 {
+            for rank in 0..6 {
+                let len = s.render(k, rank, &mut buf).unwrap();
+                let text = std::str::from_utf8(&buf[..len]).unwrap().to_owned();
+                let parsed = s.parse(&text).unwrap();
+                assert_eq!((parsed.style, parsed.rank), (k, rank), "{text}");
+                assert!(seen.insert(text));
+            }
         }
         let p = s.parse("雨的夏").unwrap();
         assert_eq!(
-            (p.style.as_str(), p.words.clone()),
+            (p.name.as_str(), p.words.clone()),
             ("ba", vec!["雨的".to_owned(), "夏".to_owned()])
         );
         assert_eq!(s.parse("春春"), None);
@@ -183,9 +262,41 @@ ba 1 {b}的{a}
     fn one_style_is_its_own_space_with_its_own_fingerprint() {
         let all = space(TWO_STYLES, None);
         let second = space(TWO_STYLES, Some(1));
-        assert_eq!(second.size(), 6);
+        assert_eq!((second.size(), second.style_name(0)), (6, "ba"));
         assert_ne!(all.fingerprint(), second.fingerprint());
         assert_eq!(second.parse("春风"), None, "style ab is not in this space");
+    }
+
+    #[test]
+    fn under_a_length_cap_each_style_numbers_what_fits_in_its_order() {
+        let text = "[class a]\n春 x\n夏天 x\n[class b]\n风 x\n雨水 x\n云 x\n[styles]\nab 1 {a}{b}\nba 2 {b}的{a}\n";
+        let mut dict =
+            Dictionary::parse("t.dict", text.as_bytes(), &LoadOptions::default()).unwrap();
+        dict.limit_chars(3).unwrap();
+        let s = IndexSpace::new(Arc::new(dict), None).unwrap();
+        // ab: 春风 春雨水 夏天风 春云 夏天云; ba: 风的春 云的春.
+        assert_eq!(s.sizes(), [5, 2]);
+        let mut buf = [0u8; 64];
+        let all: Vec<Vec<String>> = (0..2)
+            .map(|k| {
+                (0..s.style_size(k))
+                    .map(|rank| {
+                        let len = s.render(k, rank, &mut buf).unwrap();
+                        let text = std::str::from_utf8(&buf[..len]).unwrap().to_owned();
+                        let parsed = s.parse(&text).unwrap();
+                        assert_eq!((parsed.style, parsed.rank), (k, rank), "{text}");
+                        text
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(all[0], ["春风", "夏天风", "春雨水", "春云", "夏天云"]);
+        assert_eq!(all[1], ["风的春", "云的春"]);
+        assert_eq!(s.parse("夏天雨水"), None, "too long");
+        assert_eq!(s.parse("雨水的春"), None, "too long");
+        // Another cap is another numbering.
+        let uncapped = space(text, None);
+        assert_ne!(uncapped.fingerprint(), s.fingerprint());
     }
 
     #[test]

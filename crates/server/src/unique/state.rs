@@ -105,6 +105,12 @@ impl StateFile {
                 ));
             }
         };
+        if super::record::written_by_v1(&bytes) {
+            return Err(format!(
+                "state file {} was written by an earlier nickpool (state format v1: one counter for all styles); this version keeps a counter per style, and one counter says nothing about which nicknames of each style were handed out, so it cannot be carried over without risking repeats. Either keep serving it with the earlier version, or move it away (or start once with --reset-state) to begin new per-style permutations: nicknames handed out under the old file may then repeat",
+                self.path.display()
+            ));
+        }
         State::decode(&bytes).map(Some).map_err(|e| {
             format!(
                 "state file {} is corrupted: {e}. It is never reset silently, since that could hand out nicknames again: restore it from a backup, or start once with --reset-state to begin a new permutation (nicknames handed out before may then repeat)",
@@ -174,11 +180,11 @@ mod tests {
             space: SpaceId {
                 key: [1; 16],
                 fingerprint: [2; 16],
-                size: 100,
+                sizes: vec![100, 50],
             },
             node: 0,
             nodes: 1,
-            reserved,
+            reserved: vec![reserved, 3],
         }
     }
 
@@ -244,6 +250,23 @@ mod tests {
         assert!(err.contains("is corrupted"), "{err}");
         assert!(err.contains("--reset-state"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), bytes, "left as it was");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_version_1_file_is_refused_with_what_to_do() {
+        let dir = temp_dir("v1");
+        let path = dir.join("s");
+        let file = StateFile::lock(&path).unwrap();
+        // What version 1 wrote (its checksum is not even looked at).
+        let old = "nickpool unique state v1\nkey 01010101010101010101010101010101\ndictionary 02020202020202020202020202020202\nspace 150\nnode 0/1\nreserved 7\nchecksum 0123456789abcdef\n";
+        std::fs::write(&path, old).unwrap();
+        let err = file.load().unwrap_err();
+        assert!(err.contains("written by an earlier nickpool"), "{err}");
+        assert!(err.contains("move it away"), "{err}");
+        assert!(err.contains("--reset-state"), "{err}");
+        assert!(err.contains("may then repeat"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), old, "left alone");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
