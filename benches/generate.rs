@@ -6,8 +6,8 @@
 //! `cargo bench --bench generate`
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use nickpool::bench::baseline::class_words;
-use nickpool::generator::{
+use nickpool_server::bench::baseline::class_words;
+use nickpool_server::generator::{
     Charset, DEFAULT_DICT, Dictionary, Generator, LoadOptions, Seed, Selection,
 };
 use rand::prelude::IndexedRandom;

@@ -38,17 +38,20 @@
 //!
 //! `cargo bench --bench pull`
 
+#[path = "../tests/common/binary.rs"]
+mod binary;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nickpool::Client;
-use nickpool::bench::baseline::{
+use nickpool_server::bench::baseline::{
     ChaChaFloor, FormatBaseline, MutexPool, RedisBaseline, RedisServer, UnixSocketBaseline,
     cache_line_round_trip,
 };
-use nickpool::bench::{DaemonProcess, open_when_full};
-use nickpool::daemon::{self, Control, ServeOptions};
+use nickpool_server::bench::{DaemonProcess, open_when_full};
+use nickpool_server::daemon::{self, Control, ServeOptions};
 use std::ffi::{CString, c_char};
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,14 +120,12 @@ impl Drop for ThreadDaemon {
 /// The C library built with this bench: deps/ holds the fresh one (the copy
 /// one level up is made only by `cargo build`).
 fn cdylib_path() -> PathBuf {
-    let profile_dir = Path::new(env!("CARGO_BIN_EXE_nickpool"))
-        .parent()
-        .expect("target dir");
-    [profile_dir.join("deps"), profile_dir.to_path_buf()]
+    let profile_dir = binary::profile_dir();
+    [profile_dir.join("deps"), profile_dir.clone()]
         .into_iter()
         .map(|dir| dir.join("libnickpool.so"))
         .find(|path| path.exists())
-        .expect("libnickpool.so next to the nickpool binary (crate-type cdylib)")
+        .expect("libnickpool.so in target/<profile>/deps (crate-type cdylib)")
 }
 
 type OpenFn = unsafe extern "C" fn(*const c_char, *mut *mut std::ffi::c_void) -> u32;
@@ -212,12 +213,9 @@ fn batch_per_nickname(client: &Client, buf: &mut Buf, k: usize, iters: u64) -> D
 fn pull(c: &mut Criterion) {
     let mut buf: Buf = [0; BUF_LEN];
     {
-        let (daemon, client) = DaemonProcess::start(
-            Path::new(env!("CARGO_BIN_EXE_nickpool")),
-            &unique_name("proc"),
-            CAPACITY,
-        )
-        .expect("daemon process serving");
+        let (daemon, client) =
+            DaemonProcess::start(&binary::nickpool_bin(), &unique_name("proc"), CAPACITY)
+                .expect("daemon process serving");
         let mut group = c.benchmark_group("pull");
         group.throughput(Throughput::Elements(1));
         group.bench_function("nickpool/process-producer", |b| {

@@ -10,12 +10,18 @@
  *     size_t len;
  *     if (nickpool_next(np, nick, sizeof nick, &len, 100) == NICKPOOL_OK)
  *       puts(nick);
+ *     else
+ *       fprintf(stderr, "%s\n", nickpool_last_error());
  *     nickpool_close(np);
+ *   } else {
+ *     fprintf(stderr, "%s\n", nickpool_last_error());
  *   }
  *
- * Link with `pkg-config --cflags --libs nickpool`. Every function is
- * documented below: who owns what, thread-safety, and what each status
- * means for that call. Status numbers are fixed forever.
+ * Link with `pkg-config --cflags --libs nickpool` (static: add --static).
+ * The header needs C99 or later, or C++11 or later; nickpool.hpp, the C++
+ * wrapper, needs C++17. Every function is documented below: who owns
+ * what, thread-safety, what each status means for that call, and when
+ * nickpool_last_error() is set. Status numbers are fixed forever.
  */
 
 #ifndef NICKPOOL_H
@@ -30,12 +36,45 @@
 typedef struct nickpool_client nickpool_client;
 
 /**
+ * The release of this header as a string literal, "MAJOR.MINOR.PATCH"
+ * (e.g. "1.1.0"), spelled from NICKPOOL_VERSION_MAJOR, _MINOR and _PATCH
+ * below. nickpool_version() returns the loaded library's.
+ */
+#define NICKPOOL_VERSION \
+  NICKPOOL_STRINGIFY_(NICKPOOL_VERSION_MAJOR) "." \
+  NICKPOOL_STRINGIFY_(NICKPOOL_VERSION_MINOR) "." \
+  NICKPOOL_STRINGIFY_(NICKPOOL_VERSION_PATCH)
+/** Helpers of NICKPOOL_VERSION. */
+#define NICKPOOL_STRINGIFY_(x) NICKPOOL_STRINGIFY_TEXT_(x)
+#define NICKPOOL_STRINGIFY_TEXT_(x) #x
+
+/**
  * The version of this C ABI. It changes only if an existing function,
  * type or status number changes meaning, which version 1 promises never to
  * do; additions keep the version. Compare with nickpool_abi_version() to
  * detect a header and library of different ABIs.
  */
 #define NICKPOOL_ABI_VERSION 1u
+
+/**
+ * The release of the library this header belongs to: MAJOR.MINOR.PATCH,
+ * also as the string NICKPOOL_VERSION ("1.1.0"). MAJOR is the ABI
+ * version; MINOR grows when functions are added (1.1 added
+ * nickpool_last_error() and nickpool_version()); PATCH for fixes. Compare
+ * with nickpool_version() to see which library was loaded. (Plain
+ * integers without a suffix, so that NICKPOOL_VERSION can spell them.)
+ */
+#define NICKPOOL_VERSION_MAJOR 1
+
+/**
+ * See NICKPOOL_VERSION_MAJOR.
+ */
+#define NICKPOOL_VERSION_MINOR 1
+
+/**
+ * See NICKPOOL_VERSION_MAJOR.
+ */
+#define NICKPOOL_VERSION_PATCH 0
 
 /**
  * Pass as timeout_ms to wait without limit.
@@ -53,7 +92,9 @@ typedef struct nickpool_client nickpool_client;
  * The result of every fallible call. The numbers are fixed forever: a
  * status that is retired keeps its number, listed below as a comment, and
  * the number is never reused. Treat numbers you do not know as errors.
- * nickpool_status_str() describes any value.
+ * nickpool_status_str() describes any value in one fixed sentence;
+ * nickpool_last_error() says in full why this thread's last call failed
+ * (segment name, path, the system's error text, what to do).
  */
 enum nickpool_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -96,8 +137,9 @@ enum nickpool_status
   NICKPOOL_PERMISSION_DENIED = 5,
   /**
    * The daemon this handle was attached to has stopped and no new daemon
-   * serves the name yet. The handle stays valid: once a daemon starts on
-   * the name again, the next call on the handle reattaches by itself.
+   * started on the name within the call's timeout_ms. The handle stays
+   * valid: once a daemon starts on the name again, the next call on the
+   * handle reattaches by itself.
    */
   NICKPOOL_DAEMON_GONE = 6,
   /**
@@ -275,12 +317,23 @@ uint32_t nickpool_abi_version(void);
  *   NICKPOOL_NOT_RUNNING        no live daemon serves the name.
  *   NICKPOOL_INCOMPATIBLE       the segment is of another layout version,
  *                               or not a nickpool segment.
- *   NICKPOOL_PERMISSION_DENIED  this user may not open the segment, or
- *                               every user may write it (refused).
+ *   NICKPOOL_PERMISSION_DENIED  this user may not open the segment;
+ *                               every user may write it (refused); or
+ *                               its owner is not trusted: only this
+ *                               process's user, root, and the user that
+ *                               $NICKPOOL_OWNER names (a user name or a
+ *                               uid) are.
  *   NICKPOOL_INVALID_ARGUMENT   out_client is NULL, or the name is
  *                               invalid (bad characters, longer than 200
  *                               bytes, not UTF-8, or empty).
  *   NICKPOOL_IO_ERROR           the system refused to open or map it.
+ *
+ * Every status but NICKPOOL_OK sets this thread's nickpool_last_error(),
+ * e.g. "no daemon is serving /nickpool (/dev/shm/nickpool does not exist);
+ * start one with `nickpool serve --name /nickpool`"; NICKPOOL_OK leaves it
+ * unchanged. It never waits: a daemon that is not running yet gives
+ * NICKPOOL_NOT_RUNNING at once (retry, or keep a handle, which waits for
+ * restarts in nickpool_next()).
  *
  * Thread-safety: may be called from any thread. Handles are independent.
  *
@@ -317,8 +370,17 @@ void nickpool_close(struct nickpool_client *client);
  *   the NUL (as strlen(buf) would return). On NICKPOOL_BUFFER_TOO_SMALL,
  *   the buffer size needed, COUNTING the NUL: call again with a buffer of
  *   at least *out_len bytes. On every other status, 0.
- * timeout_ms: how long to wait for a nickname when the ring is empty: 0
- *   never waits, NICKPOOL_WAIT_FOREVER waits without limit.
+ * timeout_ms: how long to wait for a nickname when the ring is empty,
+ *   and for a new daemon while none serves the name: 0 never waits,
+ *   NICKPOOL_WAIT_FOREVER waits without limit.
+ *
+ * Waiting: on an empty ring the call spins briefly, then sleeps on a futex
+ * in the segment until the daemon publishes (it does not burn a core).
+ * While no daemon serves the name (it was stopped, killed or is being
+ * restarted) the call sleeps in slices of 20 ms and looks for a new
+ * daemon after each; once one serves the name the handle reattaches and
+ * the call pulls from it. A call with NICKPOOL_WAIT_FOREVER therefore
+ * rides through a daemon restart and returns the new daemon's nickname.
  *
  * Returns:
  *   NICKPOOL_OK                 buf holds the nickname; it was handed to
@@ -327,20 +389,28 @@ void nickpool_close(struct nickpool_client *client);
  *   NICKPOOL_BUFFER_TOO_SMALL   the next nickname and its NUL need
  *                               *out_len bytes; nothing was consumed.
  *   NICKPOOL_DAEMON_GONE        the daemon has stopped and no new one
- *                               serves the name yet; the handle reattaches
- *                               by itself once one does. After a daemon
+ *                               started on the name within timeout_ms
+ *                               (at once for 0); the handle reattaches by
+ *                               itself once one does. After a daemon
  *                               dies, the handle first hands out the
  *                               nicknames still in its ring (each exactly
- *                               once), then returns NICKPOOL_DAEMON_GONE.
+ *                               once), then waits for a new daemon.
  *   NICKPOOL_EXHAUSTED          unique mode has handed out every nickname.
  *   NICKPOOL_INCOMPATIBLE       the segment turned out corrupt, or a new
  *                               daemon on the name has another layout.
  *   NICKPOOL_PERMISSION_DENIED  a new daemon's segment may not be opened,
- *                               or belongs to another user than the
- *                               segment this handle first opened.
+ *                               its owner is not trusted (see
+ *                               nickpool_open, $NICKPOOL_OWNER), or it
+ *                               belongs to another user than the segment
+ *                               this handle first opened.
  *   NICKPOOL_INVALID_ARGUMENT   client, buf or out_len is NULL, or
  *                               buf_len is 0.
  *   NICKPOOL_IO_ERROR           reattaching to a new daemon failed.
+ *
+ * Every status but NICKPOOL_OK sets this thread's nickpool_last_error() to
+ * the full reason (which argument is invalid; the buffer size and the size
+ * needed; which daemon is gone and what to do); NICKPOOL_OK leaves it
+ * unchanged.
  *
  * Thread-safety: any number of threads may call this on one handle at
  * once; each nickname goes to exactly one caller. Not async-signal-safe.
@@ -375,7 +445,9 @@ nickpool_status nickpool_next(struct nickpool_client *client,
  *   than one: it returns what the ring holds, up to max_count. On every
  *   other status, 0.
  * timeout_ms: how long to wait for the first nickname when the ring is
- *   empty: 0 never waits, NICKPOOL_WAIT_FOREVER waits without limit.
+ *   empty, and for a new daemon while none serves the name: 0 never
+ *   waits, NICKPOOL_WAIT_FOREVER waits without limit. Waits as
+ *   nickpool_next() does, through daemon restarts too.
  *
  * Returns: as nickpool_next(), except
  *   NICKPOOL_BUFFER_TOO_SMALL   not even the first nickname and its NUL
@@ -406,12 +478,16 @@ nickpool_status nickpool_next_batch(struct nickpool_client *client,
  * Returns:
  *   NICKPOOL_OK                 *out is filled.
  *   NICKPOOL_DAEMON_GONE        the daemon has stopped and no new one
- *                               serves the name yet (the handle
- *                               reattaches by itself once one does).
+ *                               serves the name now (the handle
+ *                               reattaches by itself once one does; this
+ *                               call does not wait).
  *   NICKPOOL_INCOMPATIBLE, NICKPOOL_PERMISSION_DENIED, NICKPOOL_IO_ERROR
  *                               reattaching to a new daemon failed.
  *   NICKPOOL_INVALID_ARGUMENT   client or out is NULL, or out->size is
  *                               smaller than the version 1 struct.
+ *
+ * Every status but NICKPOOL_OK sets this thread's nickpool_last_error();
+ * NICKPOOL_OK leaves it unchanged.
  *
  * Thread-safety: as nickpool_next(). The counters are read one by one
  * while the daemon runs, so they are not one snapshot.
@@ -422,12 +498,58 @@ nickpool_status nickpool_stats(struct nickpool_client *client, struct nickpool_s
  * A static, NUL-terminated English description of a status, naming the
  * status, e.g. "no nickname became available within the timeout
  * (NICKPOOL_EMPTY)". Any number is accepted; an unknown one gets a
- * description saying so.
+ * description saying so. For why a particular call failed (which segment,
+ * which file, the system's error) use nickpool_last_error().
  *
  * Returns: never NULL; the string is static: do not free or modify it.
  * Thread-safety: may be called from any thread.
  */
 const char *nickpool_status_str(nickpool_status status);
+
+/**
+ * Why the last nickpool call on this thread that failed did: the full
+ * message, NUL-terminated UTF-8, naming the segment, the file in
+ * /dev/shm, the system's error text and what to do, e.g.
+ *
+ *   permission denied opening /dev/shm/nickpool (Permission denied (os
+ *   error 13)): this process runs as uid 1001, the segment belongs to uid
+ *   998 with mode 0600; run as the daemon's user or ask for `nickpool serve
+ *   --mode 0660 --group GROUP`
+ *
+ * It is the same text `nickpool pull` prints for that failure.
+ *
+ * When it is set: by every call of nickpool_open(), nickpool_next(),
+ * nickpool_next_batch() and nickpool_stats() that returns a status other
+ * than NICKPOOL_OK (NICKPOOL_EMPTY and NICKPOOL_BUFFER_TOO_SMALL
+ * included), on the thread that made the call. A call that returns
+ * NICKPOOL_OK leaves it unchanged, like errno: read it right after the
+ * failing call. Functions that return no status (nickpool_close(),
+ * nickpool_abi_version(), nickpool_status_str(), nickpool_version(), this
+ * one) never change it.
+ *
+ * Returns: never NULL; the empty string while no call on this thread has
+ * failed. The string belongs to the library and to this thread: do not
+ * free or modify it. It stays valid until the next nickpool call on this
+ * thread that fails (which overwrites it) or until the thread exits;
+ * copy it to keep it longer or to hand it to another thread.
+ *
+ * Thread-safety: each thread has its own last error; reading it never
+ * fails and does not disturb other threads.
+ */
+const char *nickpool_last_error(void);
+
+/**
+ * The loaded library's release as "MAJOR.MINOR.PATCH", e.g. "1.1.0". The
+ * header's NICKPOOL_VERSION_MAJOR / _MINOR / _PATCH name the release it
+ * came with: a program can check at start that the library is at least
+ * as new as the header it was built with. (With the shared library the
+ * symbol versions already ensure that a program using a 1.1 function does
+ * not start with a 1.0 library.)
+ *
+ * Returns: never NULL; the string is static: do not free or modify it.
+ * Thread-safety: may be called from any thread.
+ */
+const char *nickpool_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Derive src/generator/tgh.txt from Unihan's kTGH field.
+"""Derive crates/server/src/generator/tgh.txt from Unihan's kTGH field.
 
 The Table of General Standard Chinese Characters (通用规范汉字表, 2013) lists
 8,105 characters in three levels: serial numbers 1-3500 are level 1, 3501-6500
@@ -15,7 +15,7 @@ import re
 import sys
 
 SOURCE = "/usr/share/unicode/Unihan_OtherMappings.txt.bz2"
-OUT = "src/generator/tgh.txt"
+OUT = "crates/server/src/generator/tgh.txt"
 
 
 def level(serial: int) -> int:

@@ -44,6 +44,9 @@ const RUNS_PER_THREAD: usize = 4;
 /// Claims between two looks at which CPU the thread runs on (it also looks
 /// again when its home shard was empty).
 const CPU_RECHECK: u32 = 64;
+/// While no daemon serves the name, how long a waiting pull sleeps between
+/// looks for a new one (each look opens the name: tens of microseconds).
+const RESTART_POLL: Duration = Duration::from_millis(20);
 
 /// Why a client call failed. [`Error::status`] gives the C status number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,7 +389,8 @@ fn attach(name: &str) -> Result<Mapping, Error> {
     let mapping = Mapping::open(name)?;
     if mapping.header().state.load(Ordering::Acquire) != STATE_LIVE || !mapping.daemon_alive() {
         return Err(Error::NotRunning(format!(
-            "no live daemon serves {name} (its segment is left over from a stopped daemon); start one with `nickpool serve --name {name}`"
+            "no live daemon serves {name} ({} is left over from a stopped daemon); start one with `nickpool serve --name {name}`",
+            segment::shm_path(name).display()
         )));
     }
     Ok(mapping)
@@ -422,8 +426,12 @@ impl Client {
 
     /// Pulls one nickname into `buf` (UTF-8, no terminator) and returns its
     /// length. `timeout`: `Some(Duration::ZERO)` never waits, `None` waits
-    /// without limit. If `buf` is too small, returns
-    /// [`Error::BufferTooSmall`] and consumes nothing.
+    /// without limit. It bounds both the wait for the daemon to publish and,
+    /// while no daemon serves the name, the wait for a new one: the handle
+    /// reattaches to it and the call pulls from it (so `None` rides through
+    /// a restart); [`Error::DaemonGone`] only once the timeout has run out.
+    /// If `buf` is too small, returns [`Error::BufferTooSmall`] and
+    /// consumes nothing.
     #[inline]
     pub fn next(&self, buf: &mut [u8], timeout: Option<Duration>) -> Result<usize, Error> {
         let serial = self.serial.load(Ordering::Relaxed);
@@ -660,7 +668,9 @@ impl Client {
         timeout: Option<Duration>,
         sink: &mut dyn FnMut(usize, &Payload) -> bool,
     ) -> Result<Claim, Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A deadline past what `Instant` can hold (`Duration::MAX`) is
+        // no deadline: wait without limit rather than overflow.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut counted = false;
         loop {
             let mapping = self.current.load_full();
@@ -691,13 +701,8 @@ impl Client {
                 if let Some(result) = try_all(&mut *sink) {
                     return result;
                 }
-                if self.reattach(&mapping)? {
-                    continue;
-                }
-                return Err(Error::DaemonGone(format!(
-                    "the daemon serving {} is gone; the handle reattaches when a new `nickpool serve --name {}` starts",
-                    self.name, self.name
-                )));
+                self.wait_for_daemon(&mapping, timeout, deadline)?;
+                continue;
             }
             if mapping.header().flags.load(Ordering::Relaxed) & segment::FLAG_EXHAUSTED != 0 {
                 return Err(Error::Exhausted);
@@ -721,11 +726,17 @@ impl Client {
             // publishes there.
             let sleep = &ring.header().sleep;
             sleep.consumer_sleepers.fetch_add(1, Ordering::Relaxed);
+            // The futex word first, then the request: a wake-up that
+            // answers our request bumps the word after this load, so the
+            // wait below returns at once even if another consumer took the
+            // nicknames in between. (Read after the request, the bump could
+            // already be in `seen`, and we would sleep a whole slice.)
             let seen = sleep.consumer_futex.load(Ordering::SeqCst);
             sleep.consumer_wake_wanted.store(1, Ordering::SeqCst);
             // SYNC POINT (consumer wake, consumer side): pairs with the
             // SeqCst fence in `Producer::take_wake_request`. Either the
-            // producer sees our request, or we see its data below.
+            // producer sees our request (and bumps the futex word after
+            // taking it), or we see its data below.
             fence(Ordering::SeqCst);
             let result = try_all(&mut *sink);
             if result.is_none() {
@@ -741,6 +752,57 @@ impl Client {
                 return result;
             }
         }
+    }
+
+    /// The daemon of `old` is gone: waits until a daemon serves the name
+    /// again and the handle has reattached to it (`Ok`: pull again), or
+    /// until `deadline` (`DaemonGone`; `None` waits without limit, a
+    /// deadline already past looks once). Sleeps [`RESTART_POLL`] between
+    /// looks, so a caller waiting through a restart costs next to no CPU.
+    /// Any error but "not running" (the name now holds another user's or
+    /// an incompatible segment) ends the wait at once.
+    #[cold]
+    fn wait_for_daemon(
+        &self,
+        old: &Arc<Mapping>,
+        timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        loop {
+            if self.reattach(old)? {
+                return Ok(());
+            }
+            // A failed liveness test (the lock query) may have sent us
+            // here while the daemon lives on.
+            if old.header().state.load(Ordering::Acquire) == STATE_LIVE && old.daemon_alive() {
+                return Ok(());
+            }
+            let slice = match deadline {
+                None => RESTART_POLL,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.daemon_gone(old, timeout));
+                    }
+                    left.min(RESTART_POLL)
+                }
+            };
+            std::thread::sleep(slice);
+        }
+    }
+
+    /// The error for a daemon that is gone with no successor in `timeout`.
+    fn daemon_gone(&self, old: &Mapping, timeout: Option<Duration>) -> Error {
+        let name = &self.name;
+        let pid = old.header().daemon_pid.load(Ordering::Relaxed);
+        let waited = match timeout {
+            Some(t) if !t.is_zero() => format!(" within {} ms", t.as_millis()),
+            _ => String::new(),
+        };
+        Error::DaemonGone(format!(
+            "the daemon serving {name} (pid {pid}) is gone and no new daemon started on the name{waited}; \
+             the handle reattaches by itself when `nickpool serve --name {name}` starts"
+        ))
     }
 
     /// Replaces the mapping with a new daemon's, if one runs under our name.
@@ -787,10 +849,7 @@ impl Client {
         let mut mapping = self.current.load_full();
         if mapping.header().state.load(Ordering::Acquire) != STATE_LIVE || !mapping.daemon_alive() {
             if !self.reattach(&mapping)? {
-                return Err(Error::DaemonGone(format!(
-                    "the daemon serving {} is gone",
-                    self.name
-                )));
+                return Err(self.daemon_gone(&mapping, None));
             }
             mapping = self.current.load_full();
         }
@@ -846,8 +905,10 @@ fn wake_producer(mapping: &Mapping, shard: usize) {
     }
 }
 
-/// Reads a mapping's statistics, summed over its shards.
-pub(crate) fn read_stats(mapping: &Mapping) -> Stats {
+/// Reads a mapping's statistics, summed over its shards (also for the
+/// daemon's metrics endpoint).
+#[doc(hidden)]
+pub fn read_stats(mapping: &Mapping) -> Stats {
     let h = mapping.header();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let sum = |f: &dyn Fn(crate::ring::Ring<'_>) -> u64| -> u64 {

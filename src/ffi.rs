@@ -20,7 +20,9 @@
 
 use crate::client::{Client, Error, Stats};
 use crate::segment;
-use std::ffi::c_char;
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char};
+use std::fmt;
 use std::time::Duration;
 
 /// The version of this C ABI. It changes only if an existing function,
@@ -28,6 +30,41 @@ use std::time::Duration;
 /// do; additions keep the version. Compare with nickpool_abi_version() to
 /// detect a header and library of different ABIs.
 pub const NICKPOOL_ABI_VERSION: u32 = 1_u32;
+
+/// The release of the library this header belongs to: MAJOR.MINOR.PATCH,
+/// also as the string NICKPOOL_VERSION ("1.1.0"). MAJOR is the ABI
+/// version; MINOR grows when functions are added (1.1 added
+/// nickpool_last_error() and nickpool_version()); PATCH for fixes. Compare
+/// with nickpool_version() to see which library was loaded. (Plain
+/// integers without a suffix, so that NICKPOOL_VERSION can spell them.)
+pub const NICKPOOL_VERSION_MAJOR: u32 = 1;
+/// See NICKPOOL_VERSION_MAJOR.
+pub const NICKPOOL_VERSION_MINOR: u32 = 1;
+/// See NICKPOOL_VERSION_MAJOR.
+pub const NICKPOOL_VERSION_PATCH: u32 = 0;
+
+/// The crate's version numbers (`CARGO_PKG_VERSION_*`) as integers.
+const fn parse_version_number(text: &str) -> u32 {
+    let bytes = text.as_bytes();
+    assert!(!bytes.is_empty());
+    let mut value = 0_u32;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit());
+        value = value * 10 + (bytes[i] - b'0') as u32;
+        i += 1;
+    }
+    value
+}
+
+// The header's version is the crate's (Cargo.toml), and its major number is
+// the ABI version: bump them together.
+const _: () = {
+    assert!(NICKPOOL_VERSION_MAJOR == parse_version_number(env!("CARGO_PKG_VERSION_MAJOR")));
+    assert!(NICKPOOL_VERSION_MINOR == parse_version_number(env!("CARGO_PKG_VERSION_MINOR")));
+    assert!(NICKPOOL_VERSION_PATCH == parse_version_number(env!("CARGO_PKG_VERSION_PATCH")));
+    assert!(NICKPOOL_VERSION_MAJOR == NICKPOOL_ABI_VERSION);
+};
 
 /// Pass as timeout_ms to wait without limit.
 pub const NICKPOOL_WAIT_FOREVER: u32 = 0xFFFF_FFFF_u32;
@@ -45,7 +82,9 @@ const NICKNAME_BUF_LEN: usize = NICKPOOL_MAX_NICKNAME_LEN + 1;
 /// The result of every fallible call. The numbers are fixed forever: a
 /// status that is retired keeps its number, listed below as a comment, and
 /// the number is never reused. Treat numbers you do not know as errors.
-/// nickpool_status_str() describes any value.
+/// nickpool_status_str() describes any value in one fixed sentence;
+/// nickpool_last_error() says in full why this thread's last call failed
+/// (segment name, path, the system's error text, what to do).
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum nickpool_status {
@@ -72,8 +111,9 @@ pub enum nickpool_status {
     /// taken by a segment of another user than the one it first opened.
     NICKPOOL_PERMISSION_DENIED = 5,
     /// The daemon this handle was attached to has stopped and no new daemon
-    /// serves the name yet. The handle stays valid: once a daemon starts on
-    /// the name again, the next call on the handle reattaches by itself.
+    /// started on the name within the call's timeout_ms. The handle stays
+    /// valid: once a daemon starts on the name again, the next call on the
+    /// handle reattaches by itself.
     NICKPOOL_DAEMON_GONE = 6,
     /// Unique mode: every nickname of the daemon's space has been handed out.
     NICKPOOL_EXHAUSTED = 7,
@@ -198,34 +238,100 @@ pub struct nickpool_stats {
 /// version 1. Later versions keep this number and accept larger sizes.
 const STATS_V1_SIZE: usize = std::mem::size_of::<nickpool_stats>();
 
-/// What an exported function returns when its body panicked.
+thread_local! {
+    /// This thread's last failure, for nickpool_last_error(): the message's
+    /// UTF-8 and a NUL, or nothing before the first failure. The buffer is
+    /// reused, so a failing call allocates only when its message is longer
+    /// than any before it on this thread.
+    static LAST_ERROR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records `message` as this thread's last error (what nickpool_last_error()
+/// returns until the next failure).
+fn set_last_error(message: fmt::Arguments<'_>) {
+    use std::io::Write;
+    // Fails only while the thread is exiting (its thread-locals are gone)
+    // or inside nickpool_last_error itself; the message is then dropped.
+    let _ = LAST_ERROR.try_with(|cell| {
+        if let Ok(mut text) = cell.try_borrow_mut() {
+            text.clear();
+            let _ = text.write_fmt(message);
+            // A NUL inside would cut the C string short; none is expected.
+            for byte in text.iter_mut().filter(|b| **b == 0) {
+                *byte = b' ';
+            }
+            text.push(0);
+        }
+    });
+}
+
+/// Returns `status` (a failure) after recording `message` as this thread's
+/// last error.
+fn fail(status: nickpool_status, message: fmt::Arguments<'_>) -> nickpool_status {
+    set_last_error(message);
+    status
+}
+
+/// A client error as a status, recording its message: the same text
+/// `nickpool pull` prints for it (both come from `Error`'s Display).
+fn fail_with(error: &Error) -> nickpool_status {
+    fail(nickpool_status::of(error), format_args!("{error}"))
+}
+
+/// What an exported function returns when its body panicked; `message` is
+/// the panic's.
 trait OnPanic {
-    const ON_PANIC: Self;
+    fn on_panic(message: &str) -> Self;
 }
 
 impl OnPanic for nickpool_status {
-    const ON_PANIC: Self = nickpool_status::NICKPOOL_INTERNAL_ERROR;
+    fn on_panic(message: &str) -> Self {
+        fail(
+            nickpool_status::NICKPOOL_INTERNAL_ERROR,
+            format_args!(
+                "internal error in nickpool, caught at the library boundary: {message}; \
+                 the handle may still be used and closed; please report it"
+            ),
+        )
+    }
 }
 
 impl OnPanic for () {
-    const ON_PANIC: Self = ();
+    fn on_panic(_: &str) -> Self {}
 }
 
 impl OnPanic for u32 {
-    const ON_PANIC: Self = 0;
+    fn on_panic(_: &str) -> Self {
+        0
+    }
 }
 
 impl OnPanic for *const c_char {
-    const ON_PANIC: Self = c"internal error in nickpool (NICKPOOL_INTERNAL_ERROR)".as_ptr();
+    fn on_panic(_: &str) -> Self {
+        c"internal error in nickpool (NICKPOOL_INTERNAL_ERROR)".as_ptr()
+    }
+}
+
+/// The text of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "a panic without a message"
+    }
 }
 
 /// The panic boundary: every exported function's body runs inside it. A
-/// panic is caught and the function returns `OnPanic::ON_PANIC` for its
-/// return type, so no unwinding ever reaches C (which would abort the
-/// process). `AssertUnwindSafe` is sound here: the only state a body shares
-/// beyond its call is the `Client`, which no panic can leave inconsistent
-/// (atomics, an `ArcSwap`, a mutex that tolerates poisoning), so the
-/// handle stays usable after NICKPOOL_INTERNAL_ERROR.
+/// panic is caught and the function returns `OnPanic::on_panic` for its
+/// return type (NICKPOOL_INTERNAL_ERROR, with the panic's message as the
+/// thread's last error, for a status), so no unwinding ever reaches C
+/// (which would abort the process). `AssertUnwindSafe` is sound here: the
+/// only state a body shares beyond its call is the `Client`, which no panic
+/// can leave inconsistent (atomics, an `ArcSwap`, a mutex that tolerates
+/// poisoning), and this thread's last error, which is rewritten whole, so
+/// the handle stays usable after NICKPOOL_INTERNAL_ERROR.
 ///
 /// Test builds can arm a panic at the top of the next body on this thread,
 /// to prove that every function's boundary holds.
@@ -237,19 +343,31 @@ macro_rules! ffi_boundary {
             $body
         })) {
             Ok(value) => value,
-            Err(_) => OnPanic::ON_PANIC,
+            Err(payload) => OnPanic::on_panic(panic_message(&*payload)),
         }
     };
 }
 
-/// Returns `NICKPOOL_INVALID_ARGUMENT` from the enclosing body if `$ptr`
-/// is NULL.
+/// Returns `NICKPOOL_INVALID_ARGUMENT` from the enclosing body, naming the
+/// function and the argument in the thread's last error, if one of the
+/// pointers is NULL.
 macro_rules! require_non_null {
-    ($($ptr:expr),+) => {
-        if $($ptr.is_null())||+ {
-            return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
-        }
+    ($function:literal: $($ptr:ident),+) => {
+        $(
+            if $ptr.is_null() {
+                return invalid_argument(format_args!(
+                    "{}: {} is NULL; pass a valid pointer (see nickpool.h)",
+                    $function,
+                    stringify!($ptr)
+                ));
+            }
+        )+
     };
+}
+
+/// NICKPOOL_INVALID_ARGUMENT, saying which argument and why.
+fn invalid_argument(message: fmt::Arguments<'_>) -> nickpool_status {
+    fail(nickpool_status::NICKPOOL_INVALID_ARGUMENT, message)
 }
 
 /// Writes `value` through `ptr` unless it is NULL.
@@ -364,12 +482,23 @@ pub extern "C" fn nickpool_abi_version() -> u32 {
 ///   NICKPOOL_NOT_RUNNING        no live daemon serves the name.
 ///   NICKPOOL_INCOMPATIBLE       the segment is of another layout version,
 ///                               or not a nickpool segment.
-///   NICKPOOL_PERMISSION_DENIED  this user may not open the segment, or
-///                               every user may write it (refused).
+///   NICKPOOL_PERMISSION_DENIED  this user may not open the segment;
+///                               every user may write it (refused); or
+///                               its owner is not trusted: only this
+///                               process's user, root, and the user that
+///                               $NICKPOOL_OWNER names (a user name or a
+///                               uid) are.
 ///   NICKPOOL_INVALID_ARGUMENT   out_client is NULL, or the name is
 ///                               invalid (bad characters, longer than 200
 ///                               bytes, not UTF-8, or empty).
 ///   NICKPOOL_IO_ERROR           the system refused to open or map it.
+///
+/// Every status but NICKPOOL_OK sets this thread's nickpool_last_error(),
+/// e.g. "no daemon is serving /nickpool (/dev/shm/nickpool does not exist);
+/// start one with `nickpool serve --name /nickpool`"; NICKPOOL_OK leaves it
+/// unchanged. It never waits: a daemon that is not running yet gives
+/// NICKPOOL_NOT_RUNNING at once (retry, or keep a handle, which waits for
+/// restarts in nickpool_next()).
 ///
 /// Thread-safety: may be called from any thread. Handles are independent.
 ///
@@ -388,7 +517,7 @@ pub unsafe extern "C" fn nickpool_open(
     ffi_boundary!({
         // SAFETY: out_client is NULL or valid for a write (documented).
         unsafe { write_if_non_null(out_client, std::ptr::null_mut()) };
-        require_non_null!(out_client);
+        require_non_null!("nickpool_open": out_client);
         let name = if name.is_null() {
             None
         } else {
@@ -396,13 +525,21 @@ pub unsafe extern "C" fn nickpool_open(
             // strnlen reads no further than its NUL or the bound.
             let len = unsafe { libc::strnlen(name, segment::MAX_NAME_LEN + 1) };
             if len > segment::MAX_NAME_LEN {
-                return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
+                return invalid_argument(format_args!(
+                    "nickpool_open: name is longer than {} bytes; use a name like /nickpool",
+                    segment::MAX_NAME_LEN
+                ));
             }
             // SAFETY: strnlen found `len` readable bytes before the NUL.
             let bytes = unsafe { std::slice::from_raw_parts(name.cast::<u8>(), len) };
             match std::str::from_utf8(bytes) {
                 Ok(name) => Some(name),
-                Err(_) => return nickpool_status::NICKPOOL_INVALID_ARGUMENT,
+                Err(_) => {
+                    return invalid_argument(format_args!(
+                        "nickpool_open: name is not UTF-8 (only A-Z a-z 0-9 . _ - after the '/' \
+                         are allowed); use a name like /nickpool"
+                    ));
+                }
             }
         };
         match Client::open(name) {
@@ -413,7 +550,7 @@ pub unsafe extern "C" fn nickpool_open(
                 unsafe { out_client.write(handle) };
                 nickpool_status::NICKPOOL_OK
             }
-            Err(e) => nickpool_status::of(&e),
+            Err(e) => fail_with(&e),
         }
     })
 }
@@ -448,8 +585,17 @@ pub unsafe extern "C" fn nickpool_close(client: *mut nickpool_client) {
 ///   the NUL (as strlen(buf) would return). On NICKPOOL_BUFFER_TOO_SMALL,
 ///   the buffer size needed, COUNTING the NUL: call again with a buffer of
 ///   at least *out_len bytes. On every other status, 0.
-/// timeout_ms: how long to wait for a nickname when the ring is empty: 0
-///   never waits, NICKPOOL_WAIT_FOREVER waits without limit.
+/// timeout_ms: how long to wait for a nickname when the ring is empty,
+///   and for a new daemon while none serves the name: 0 never waits,
+///   NICKPOOL_WAIT_FOREVER waits without limit.
+///
+/// Waiting: on an empty ring the call spins briefly, then sleeps on a futex
+/// in the segment until the daemon publishes (it does not burn a core).
+/// While no daemon serves the name (it was stopped, killed or is being
+/// restarted) the call sleeps in slices of 20 ms and looks for a new
+/// daemon after each; once one serves the name the handle reattaches and
+/// the call pulls from it. A call with NICKPOOL_WAIT_FOREVER therefore
+/// rides through a daemon restart and returns the new daemon's nickname.
 ///
 /// Returns:
 ///   NICKPOOL_OK                 buf holds the nickname; it was handed to
@@ -458,20 +604,28 @@ pub unsafe extern "C" fn nickpool_close(client: *mut nickpool_client) {
 ///   NICKPOOL_BUFFER_TOO_SMALL   the next nickname and its NUL need
 ///                               *out_len bytes; nothing was consumed.
 ///   NICKPOOL_DAEMON_GONE        the daemon has stopped and no new one
-///                               serves the name yet; the handle reattaches
-///                               by itself once one does. After a daemon
+///                               started on the name within timeout_ms
+///                               (at once for 0); the handle reattaches by
+///                               itself once one does. After a daemon
 ///                               dies, the handle first hands out the
 ///                               nicknames still in its ring (each exactly
-///                               once), then returns NICKPOOL_DAEMON_GONE.
+///                               once), then waits for a new daemon.
 ///   NICKPOOL_EXHAUSTED          unique mode has handed out every nickname.
 ///   NICKPOOL_INCOMPATIBLE       the segment turned out corrupt, or a new
 ///                               daemon on the name has another layout.
 ///   NICKPOOL_PERMISSION_DENIED  a new daemon's segment may not be opened,
-///                               or belongs to another user than the
-///                               segment this handle first opened.
+///                               its owner is not trusted (see
+///                               nickpool_open, $NICKPOOL_OWNER), or it
+///                               belongs to another user than the segment
+///                               this handle first opened.
 ///   NICKPOOL_INVALID_ARGUMENT   client, buf or out_len is NULL, or
 ///                               buf_len is 0.
 ///   NICKPOOL_IO_ERROR           reattaching to a new daemon failed.
+///
+/// Every status but NICKPOOL_OK sets this thread's nickpool_last_error() to
+/// the full reason (which argument is invalid; the buffer size and the size
+/// needed; which daemon is gone and what to do); NICKPOOL_OK leaves it
+/// unchanged.
 ///
 /// Thread-safety: any number of threads may call this on one handle at
 /// once; each nickname goes to exactly one caller. Not async-signal-safe.
@@ -499,9 +653,12 @@ pub unsafe extern "C" fn nickpool_next(
                 write_if_non_null(buf, 0);
             }
         }
-        require_non_null!(client, buf, out_len);
+        require_non_null!("nickpool_next": client, buf, out_len);
         if buf_len == 0 {
-            return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
+            return invalid_argument(format_args!(
+                "nickpool_next: buf_len is 0; pass the size of buf, \
+                 NICKPOOL_MAX_NICKNAME_LEN + 1 (56) bytes always suffice"
+            ));
         }
         // SAFETY: client and buf are non-NULL (checked) and valid as
         // documented; buf_len > 0 (checked).
@@ -520,11 +677,21 @@ pub unsafe extern "C" fn nickpool_next(
             }
             Err(Error::BufferTooSmall { needed }) => {
                 buf[0] = 0; // An attempt that lost a race may have copied.
-                (nickpool_status::NICKPOOL_BUFFER_TOO_SMALL, needed + 1)
+                let status = fail(
+                    nickpool_status::NICKPOOL_BUFFER_TOO_SMALL,
+                    format_args!(
+                        "nickpool_next: buf_len is {buf_len} bytes, the next nickname needs {} \
+                         with its NUL; nothing was consumed: call again with a buffer of at \
+                         least {} bytes (NICKPOOL_MAX_NICKNAME_LEN + 1 = 56 always suffice)",
+                        needed + 1,
+                        needed + 1
+                    ),
+                );
+                (status, needed + 1)
             }
             Err(e) => {
                 buf[0] = 0;
-                (nickpool_status::of(&e), 0)
+                (fail_with(&e), 0)
             }
         };
         // SAFETY: out_len is non-NULL (checked) and valid (documented).
@@ -549,7 +716,9 @@ pub unsafe extern "C" fn nickpool_next(
 ///   than one: it returns what the ring holds, up to max_count. On every
 ///   other status, 0.
 /// timeout_ms: how long to wait for the first nickname when the ring is
-///   empty: 0 never waits, NICKPOOL_WAIT_FOREVER waits without limit.
+///   empty, and for a new daemon while none serves the name: 0 never
+///   waits, NICKPOOL_WAIT_FOREVER waits without limit. Waits as
+///   nickpool_next() does, through daemon restarts too.
 ///
 /// Returns: as nickpool_next(), except
 ///   NICKPOOL_BUFFER_TOO_SMALL   not even the first nickname and its NUL
@@ -576,9 +745,17 @@ pub unsafe extern "C" fn nickpool_next_batch(
                 write_if_non_null(buf, 0);
             }
         }
-        require_non_null!(client, buf, out_count);
-        if buf_len == 0 || max_count == 0 {
-            return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
+        require_non_null!("nickpool_next_batch": client, buf, out_count);
+        if buf_len == 0 {
+            return invalid_argument(format_args!(
+                "nickpool_next_batch: buf_len is 0; pass the size of buf, \
+                 max_count * (NICKPOOL_MAX_NICKNAME_LEN + 1) bytes always suffice"
+            ));
+        }
+        if max_count == 0 {
+            return invalid_argument(format_args!(
+                "nickpool_next_batch: max_count is 0; ask for at least 1 nickname"
+            ));
         }
         let limit = max_count.saturating_mul(NICKNAME_BUF_LEN);
         // SAFETY: client and buf are non-NULL (checked) and valid as
@@ -586,9 +763,21 @@ pub unsafe extern "C" fn nickpool_next_batch(
         let (client, buf) = unsafe { (borrow_client(client), out_bytes(buf, buf_len, limit)) };
         let (status, count) = match client.next_batch(buf, max_count, timeout(timeout_ms)) {
             Ok(count) => (nickpool_status::NICKPOOL_OK, count),
+            Err(Error::BufferTooSmall { needed }) => {
+                buf[0] = 0;
+                let status = fail(
+                    nickpool_status::NICKPOOL_BUFFER_TOO_SMALL,
+                    format_args!(
+                        "nickpool_next_batch: buf_len is {buf_len} bytes, the first nickname needs \
+                         {needed} with its NUL; nothing was consumed: call again with a larger \
+                         buffer (max_count * 56 bytes always suffice)"
+                    ),
+                );
+                (status, 0)
+            }
             Err(e) => {
                 buf[0] = 0;
-                (nickpool_status::of(&e), 0)
+                (fail_with(&e), 0)
             }
         };
         // SAFETY: out_count is non-NULL (checked) and valid (documented).
@@ -610,12 +799,16 @@ pub unsafe extern "C" fn nickpool_next_batch(
 /// Returns:
 ///   NICKPOOL_OK                 *out is filled.
 ///   NICKPOOL_DAEMON_GONE        the daemon has stopped and no new one
-///                               serves the name yet (the handle
-///                               reattaches by itself once one does).
+///                               serves the name now (the handle
+///                               reattaches by itself once one does; this
+///                               call does not wait).
 ///   NICKPOOL_INCOMPATIBLE, NICKPOOL_PERMISSION_DENIED, NICKPOOL_IO_ERROR
 ///                               reattaching to a new daemon failed.
 ///   NICKPOOL_INVALID_ARGUMENT   client or out is NULL, or out->size is
 ///                               smaller than the version 1 struct.
+///
+/// Every status but NICKPOOL_OK sets this thread's nickpool_last_error();
+/// NICKPOOL_OK leaves it unchanged.
 ///
 /// Thread-safety: as nickpool_next(). The counters are read one by one
 /// while the daemon runs, so they are not one snapshot.
@@ -625,13 +818,16 @@ pub unsafe extern "C" fn nickpool_stats(
     out: *mut nickpool_stats,
 ) -> nickpool_status {
     ffi_boundary!({
-        require_non_null!(client, out);
+        require_non_null!("nickpool_stats": client, out);
         // SAFETY: out is non-NULL (checked) and points to a struct whose
         // first field, size, the caller has set (documented); every
         // version of the struct starts with it.
         let size = unsafe { std::ptr::addr_of!((*out).size).read() };
         if size < STATS_V1_SIZE {
-            return nickpool_status::NICKPOOL_INVALID_ARGUMENT;
+            return invalid_argument(format_args!(
+                "nickpool_stats: out->size is {size}, less than the {STATS_V1_SIZE} bytes of \
+                 struct nickpool_stats; set out->size = sizeof(struct nickpool_stats) first"
+            ));
         }
         // SAFETY: client is non-NULL (checked) and valid (documented).
         let client = unsafe { borrow_client(client) };
@@ -642,7 +838,7 @@ pub unsafe extern "C" fn nickpool_stats(
                 unsafe { out.write(nickpool_stats::from(&stats)) };
                 nickpool_status::NICKPOOL_OK
             }
-            Err(e) => nickpool_status::of(&e),
+            Err(e) => fail_with(&e),
         }
     })
 }
@@ -650,7 +846,8 @@ pub unsafe extern "C" fn nickpool_stats(
 /// A static, NUL-terminated English description of a status, naming the
 /// status, e.g. "no nickname became available within the timeout
 /// (NICKPOOL_EMPTY)". Any number is accepted; an unknown one gets a
-/// description saying so.
+/// description saying so. For why a particular call failed (which segment,
+/// which file, the system's error) use nickpool_last_error().
 ///
 /// Returns: never NULL; the string is static: do not free or modify it.
 /// Thread-safety: may be called from any thread.
@@ -673,7 +870,7 @@ pub extern "C" fn nickpool_status_str(status: nickpool_status_number) -> *const 
                 c"the segment has another layout version or is corrupt; use a library and daemon of the same release (NICKPOOL_INCOMPATIBLE)"
             }
             Some(NICKPOOL_PERMISSION_DENIED) => {
-                c"permission denied opening the segment; run as the daemon's user or ask for `nickpool serve --mode 0660 --group GROUP` (NICKPOOL_PERMISSION_DENIED)"
+                c"permission denied opening the segment, or its owner is not trusted; run as the daemon's user, or serve with `--mode 0660 --group GROUP` and set NICKPOOL_OWNER to the daemon's user (NICKPOOL_PERMISSION_DENIED)"
             }
             Some(NICKPOOL_DAEMON_GONE) => {
                 c"the daemon is gone; the handle reattaches when a new daemon starts on the name (NICKPOOL_DAEMON_GONE)"
@@ -695,6 +892,88 @@ pub extern "C" fn nickpool_status_str(status: nickpool_status_number) -> *const 
         text.as_ptr()
     })
 }
+
+/// Why the last nickpool call on this thread that failed did: the full
+/// message, NUL-terminated UTF-8, naming the segment, the file in
+/// /dev/shm, the system's error text and what to do, e.g.
+///
+///   permission denied opening /dev/shm/nickpool (Permission denied (os
+///   error 13)): this process runs as uid 1001, the segment belongs to uid
+///   998 with mode 0600; run as the daemon's user or ask for `nickpool serve
+///   --mode 0660 --group GROUP`
+///
+/// It is the same text `nickpool pull` prints for that failure.
+///
+/// When it is set: by every call of nickpool_open(), nickpool_next(),
+/// nickpool_next_batch() and nickpool_stats() that returns a status other
+/// than NICKPOOL_OK (NICKPOOL_EMPTY and NICKPOOL_BUFFER_TOO_SMALL
+/// included), on the thread that made the call. A call that returns
+/// NICKPOOL_OK leaves it unchanged, like errno: read it right after the
+/// failing call. Functions that return no status (nickpool_close(),
+/// nickpool_abi_version(), nickpool_status_str(), nickpool_version(), this
+/// one) never change it.
+///
+/// Returns: never NULL; the empty string while no call on this thread has
+/// failed. The string belongs to the library and to this thread: do not
+/// free or modify it. It stays valid until the next nickpool call on this
+/// thread that fails (which overwrites it) or until the thread exits;
+/// copy it to keep it longer or to hand it to another thread.
+///
+/// Thread-safety: each thread has its own last error; reading it never
+/// fails and does not disturb other threads.
+#[unsafe(no_mangle)]
+pub extern "C" fn nickpool_last_error() -> *const c_char {
+    ffi_boundary!({
+        LAST_ERROR
+            .try_with(|cell| match cell.try_borrow() {
+                // The buffer ends in its NUL (set_last_error). The pointer
+                // stays valid until the buffer is written again, by the
+                // next failure on this thread, or freed at thread exit.
+                Ok(text) if !text.is_empty() => text.as_ptr().cast::<c_char>(),
+                _ => c"".as_ptr(),
+            })
+            .unwrap_or(c"".as_ptr())
+    })
+}
+
+/// The loaded library's release as "MAJOR.MINOR.PATCH", e.g. "1.1.0". The
+/// header's NICKPOOL_VERSION_MAJOR / _MINOR / _PATCH name the release it
+/// came with: a program can check at start that the library is at least
+/// as new as the header it was built with. (With the shared library the
+/// symbol versions already ensure that a program using a 1.1 function does
+/// not start with a 1.0 library.)
+///
+/// Returns: never NULL; the string is static: do not free or modify it.
+/// Thread-safety: may be called from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn nickpool_version() -> *const c_char {
+    ffi_boundary!({ VERSION_TEXT.as_ptr() })
+}
+
+/// The crate's version, NUL-terminated, for nickpool_version().
+const VERSION_TEXT: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(text) => text,
+        Err(_) => panic!("the crate version contains a NUL"),
+    };
+
+// ELF symbol versions of the exported functions (see build.rs, which
+// defines the nodes and enables this where the linker supports it): each
+// function keeps the node of the release that added it, forever. "@@@ …,
+// remove" defines only the versioned name, so the static library and Rust
+// programs (which link the same objects) still see one plain definition.
+#[cfg(all(nickpool_symbol_versions, not(miri)))]
+std::arch::global_asm!(
+    ".symver nickpool_abi_version, nickpool_abi_version@@@NICKPOOL_1.0, remove",
+    ".symver nickpool_open, nickpool_open@@@NICKPOOL_1.0, remove",
+    ".symver nickpool_close, nickpool_close@@@NICKPOOL_1.0, remove",
+    ".symver nickpool_next, nickpool_next@@@NICKPOOL_1.0, remove",
+    ".symver nickpool_next_batch, nickpool_next_batch@@@NICKPOOL_1.0, remove",
+    ".symver nickpool_stats, nickpool_stats@@@NICKPOOL_1.0, remove",
+    ".symver nickpool_status_str, nickpool_status_str@@@NICKPOOL_1.0, remove",
+    ".symver nickpool_last_error, nickpool_last_error@@@NICKPOOL_1.1, remove",
+    ".symver nickpool_version, nickpool_version@@@NICKPOOL_1.1, remove",
+);
 
 #[cfg(test)]
 mod tests {
@@ -799,10 +1078,90 @@ mod tests {
             arm();
             let text = std::ffi::CStr::from_ptr(nickpool_status_str(0));
             assert!(text.to_str().unwrap().contains("NICKPOOL_INTERNAL_ERROR"));
+            arm();
+            let text = std::ffi::CStr::from_ptr(nickpool_version());
+            assert!(text.to_str().unwrap().contains("NICKPOOL_INTERNAL_ERROR"));
+            arm();
+            let text = std::ffi::CStr::from_ptr(nickpool_last_error());
+            assert!(text.to_str().unwrap().contains("NICKPOOL_INTERNAL_ERROR"));
         }
         // Disarmed again: the functions work normally afterwards.
         assert_eq!(nickpool_abi_version(), 1);
         assert!(handle.is_null());
+    }
+
+    fn last_error() -> String {
+        // SAFETY: nickpool_last_error returns a NUL-terminated string valid
+        // until the next failure on this thread; it is copied at once.
+        unsafe { CStr::from_ptr(nickpool_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Each test runs on its own thread, so its last error starts empty.
+    #[test]
+    fn last_error_is_empty_until_a_call_fails_and_then_names_the_argument() {
+        assert_eq!(last_error(), "");
+        let mut buf = [0 as c_char; 8];
+        let mut n = 0usize;
+        // SAFETY: valid pointers except the NULL ones under test.
+        unsafe {
+            assert_eq!(
+                nickpool_next(null_mut(), buf.as_mut_ptr(), buf.len(), &mut n, 0),
+                nickpool_status::NICKPOOL_INVALID_ARGUMENT
+            );
+            assert_eq!(
+                last_error(),
+                "nickpool_next: client is NULL; pass a valid pointer (see nickpool.h)"
+            );
+            assert_eq!(
+                nickpool_open(c"/x".as_ptr(), null_mut()),
+                nickpool_status::NICKPOOL_INVALID_ARGUMENT
+            );
+            assert!(last_error().starts_with("nickpool_open: out_client is NULL"));
+            let mut handle = null_mut();
+            assert_eq!(
+                nickpool_open(c"no-slash".as_ptr(), &mut handle),
+                nickpool_status::NICKPOOL_INVALID_ARGUMENT
+            );
+            assert!(last_error().contains("invalid segment name \"no-slash\""));
+            // Functions without a status leave it alone.
+            nickpool_close(null_mut());
+            nickpool_status_str(3);
+            nickpool_version();
+            assert!(last_error().contains("no-slash"));
+        }
+        // Another thread has its own.
+        std::thread::spawn(|| assert_eq!(last_error(), ""))
+            .join()
+            .unwrap();
+        assert!(last_error().contains("no-slash"));
+    }
+
+    #[test]
+    fn a_caught_panic_leaves_its_message_as_the_last_error() {
+        arm();
+        // SAFETY: the body panics before it uses the pointers.
+        let status = unsafe { nickpool_stats(null_mut(), null_mut()) };
+        assert_eq!(status, nickpool_status::NICKPOOL_INTERNAL_ERROR);
+        let text = last_error();
+        assert!(text.starts_with("internal error in nickpool"), "{text}");
+        assert!(
+            text.contains("test panic inside an exported function"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn version_matches_the_crate_and_the_header_constants() {
+        // SAFETY: nickpool_version returns a static C string.
+        let text = unsafe { CStr::from_ptr(nickpool_version()) };
+        assert_eq!(text.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            text.to_str().unwrap(),
+            format!("{NICKPOOL_VERSION_MAJOR}.{NICKPOOL_VERSION_MINOR}.{NICKPOOL_VERSION_PATCH}")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Sleeps while `*word == expected`, at most `timeout`. Returns on a wake-up,
 /// a changed value, a signal or the timeout; callers re-check their condition.
-pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
     let ts = libc::timespec {
         tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
@@ -28,7 +28,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
 }
 
 /// Wakes every process sleeping on `word`.
-pub(crate) fn wake_all(word: &AtomicU32) {
+pub fn wake_all(word: &AtomicU32) {
     // SAFETY: `word` is a valid, aligned 32-bit atomic; FUTEX_WAKE does not
     // access memory beyond identifying the futex by address.
     unsafe {

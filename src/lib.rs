@@ -3,41 +3,28 @@
 //! lock-free ring in POSIX shared memory; clients pull the next one with a few
 //! atomic operations and one cache-line copy: no socket, no syscall, no lock.
 //!
-//! - [`generator`]: dictionaries, styles, character sets and the
-//!   allocation-free [`generator::Generator::generate_into`].
+//! This crate is what a C program or a Rust client links: the ring, the
+//! segment, the client and the C ABI, on libc, memmap2 and arc-swap only.
+//! The daemon, the generator, unique mode, metrics, bench and the `nickpool`
+//! command are the `nickpool-server` crate (crates/server), built on this one.
+//!
 //! - [`ring`]: the lock-free ring (all hot-path atomics live there).
 //! - [`segment`]: creating, opening and validating the shared mapping.
-//! - [`daemon`]: the producer behind `nickpool serve`.
-//! - [`client`]: the Rust client; `ffi` wraps it for C.
-//! - [`metrics`]: Prometheus metrics for `serve --metrics` and `stats
-//!   --prometheus`.
-//! - [`bench`]: the alternatives and the clock `nickpool bench` and the
-//!   criterion benches measure with.
-//! - [`unique`]: unique mode's permutation, state file and Redis lease.
+//! - [`client`]: the Rust client; [`ffi`] wraps it for C.
 
-pub mod generator;
 mod primitive;
 pub mod ring;
 
 #[cfg(not(loom))]
-pub mod bench;
-#[cfg(not(loom))]
 pub mod client;
 #[cfg(not(loom))]
-pub mod daemon;
-#[cfg(not(loom))]
 pub mod ffi;
-#[cfg(not(loom))]
-mod futex;
+// Public for the daemon in nickpool-server only; not an API.
 #[cfg(not(loom))]
 #[doc(hidden)]
-pub mod fuzzing;
-#[cfg(not(loom))]
-pub mod metrics;
+pub mod futex;
 #[cfg(not(loom))]
 pub mod segment;
-#[cfg(not(loom))]
-pub mod unique;
 
 #[cfg(not(loom))]
 pub use client::{Client, Error, Stats};

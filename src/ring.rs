@@ -230,7 +230,9 @@ pub enum Pull {
     /// `count >= 1` nicknames claimed, positions `start..start + count`;
     /// they were passed to the sink.
     Claimed { start: u64, count: usize },
-    /// Nothing published at `head`.
+    /// Nothing published at `head`; or `head` kept moving under the attempt
+    /// for [`PULL_RETRY_BUDGET`] retries in a row (the caller retries or
+    /// waits as for an empty ring, within its own deadline).
     Empty,
     /// The sink refused the first nickname (it needs `needed` bytes); nothing
     /// was claimed.
@@ -238,6 +240,12 @@ pub enum Pull {
     /// A slot's length byte is out of bounds: the segment is corrupt.
     Corrupt,
 }
+
+/// Retries one [`Ring::pull_with`] makes after losing a race before it
+/// returns [`Pull::Empty`]. Each retry means `head` moved, which consumers
+/// do only by claiming (progress for someone); a writer of the segment that
+/// keeps moving it could otherwise hold a caller past its timeout.
+pub const PULL_RETRY_BUDGET: u32 = 1024;
 
 /// A view of a ring in memory: the header and its slots. The same code runs
 /// over a heap allocation and over the shared mapping.
@@ -300,7 +308,8 @@ impl<'a> Ring<'a> {
     /// attempt may be retried (another consumer won the race), in which case
     /// the sink sees indices from 0 again: it must overwrite, not append.
     /// Only a returned `Claimed { count: n, .. }` makes items `0..n` of the last attempt
-    /// the caller's.
+    /// the caller's. After [`PULL_RETRY_BUDGET`] lost races it gives up
+    /// with `Empty`.
     #[inline]
     pub fn pull_with(&self, max: usize, mut sink: impl FnMut(usize, &[u8]) -> bool) -> Pull {
         self.pull_payloads_with(max, |i, payload| sink(i, payload.text()))
@@ -316,7 +325,12 @@ impl<'a> Ring<'a> {
     ) -> Pull {
         debug_assert!(max >= 1);
         let mut head = self.header.head.load(Ordering::Relaxed);
+        let mut retries = 0u32;
         'attempt: loop {
+            if retries > PULL_RETRY_BUDGET {
+                return Pull::Empty;
+            }
+            retries += 1;
             let mut taken = 0usize;
             let mut refused = None;
             while taken < max {
@@ -754,10 +768,13 @@ impl<'a> Producer<'a> {
     /// after publishing; if true, bump `consumer_futex` and wake sleepers.
     ///
     /// Protocol: the producer publishes (stamp store), then a SeqCst fence,
-    /// then takes `consumer_wake_wanted`; a consumer stores
-    /// `consumer_wake_wanted = 1`, then a SeqCst fence, then re-reads the
-    /// stamp before sleeping. Either the producer sees the request or the
-    /// consumer sees the data.
+    /// then takes `consumer_wake_wanted`, and if it was set bumps
+    /// `consumer_futex` (SeqCst) and wakes. A consumer reads `consumer_futex`
+    /// (SeqCst), then stores `consumer_wake_wanted = 1`, then a SeqCst
+    /// fence, then re-reads the stamp before sleeping on the value it read.
+    /// Either the producer sees the request or the consumer sees the data;
+    /// and a bump answering the request comes after the consumer's read of
+    /// the futex word, so its sleep returns at once.
     #[inline]
     pub fn take_wake_request(&self) -> bool {
         // SYNC POINT (consumer wake, producer side): pairs with the SeqCst
@@ -952,6 +969,38 @@ mod tests {
         assert_eq!(p.free_slots(), 0);
     }
 
+    /// A writer of the segment that moves `head` under every attempt (here
+    /// from inside the sink, the worst possible moment: after the copy,
+    /// before the claim) cannot keep a pull retrying forever: it gives up
+    /// with Empty after its retry budget, so the caller's deadline applies.
+    #[test]
+    fn a_head_moved_under_every_attempt_ends_the_pull_within_its_budget() {
+        let heap = HeapRing::new(4);
+        let ring = heap.ring();
+        // SAFETY: the only producer of this ring.
+        let mut p = unsafe { Producer::new(ring) };
+        push_str(&mut p, "好");
+        // The hostile writer gives up after this many moves; a pull without
+        // a budget claims only then.
+        const MOVES: u64 = 10 * PULL_RETRY_BUDGET as u64;
+        let mut attempts = 0u64;
+        let outcome = ring.pull_with(1, |_, _| {
+            attempts += 1;
+            if attempts <= MOVES {
+                // Move head a whole lap, to the same slot, and forge that
+                // slot's stamp for the new position: the next attempt finds
+                // a published nickname again, and its claim fails again.
+                let now = heap.header.head.fetch_add(4, Ordering::Relaxed) + 4;
+                heap.slots[(now & 3) as usize]
+                    .stamp
+                    .store(now + 1, Ordering::Release);
+            }
+            true
+        });
+        assert_eq!(outcome, Pull::Empty);
+        assert_eq!(attempts, u64::from(PULL_RETRY_BUDGET) + 1);
+    }
+
     #[test]
     fn wake_marks_fall_every_quarter() {
         let heap = HeapRing::new(16);
@@ -1097,12 +1146,16 @@ mod tests {
     #[test]
     fn consumers_with_runs_over_shards_get_each_item_once_and_whole() {
         use std::sync::Arc;
+        use std::sync::atomic::AtomicU64;
         const SHARDS: usize = 4;
         const N: u64 = if cfg!(miri) { 200 } else { 100_000 };
         let heaps: Arc<Vec<HeapRing>> = Arc::new((0..SHARDS).map(|_| HeapRing::new(16)).collect());
+        // Nicknames claimed by all consumers: they stop at N.
+        let claimed = Arc::new(AtomicU64::new(0));
         let consumers: Vec<_> = (0..3)
             .map(|home| {
                 let heaps = Arc::clone(&heaps);
+                let claimed = Arc::clone(&claimed);
                 std::thread::spawn(move || {
                     let shards = &heaps[..];
                     let mut run = Run::new();
@@ -1115,12 +1168,14 @@ mod tests {
                         assert_eq!(a, c, "torn read: {s}");
                         a.parse().unwrap()
                     };
-                    let mut idle = 0;
-                    while idle < 1000 {
+                    loop {
                         if let Some(b) = run.peek() {
                             seen.push(parse(b));
                             run.advance();
                             continue;
+                        }
+                        if claimed.load(Ordering::Relaxed) >= N {
+                            break;
                         }
                         let mut first = 0;
                         match pull_any(&shards, home, RUN_MAX + 1, |i, p| {
@@ -1134,12 +1189,9 @@ mod tests {
                             (_, Pull::Claimed { count, .. }) => {
                                 run.filled(count);
                                 seen.push(first);
-                                idle = 0;
+                                claimed.fetch_add(count as u64, Ordering::Relaxed);
                             }
-                            (_, Pull::Empty) => {
-                                idle += 1;
-                                std::thread::yield_now();
-                            }
+                            (_, Pull::Empty) => std::thread::yield_now(),
                             (_, other) => panic!("{other:?}"),
                         }
                     }

@@ -18,13 +18,17 @@
 //!
 //! # Creation and ownership
 //!
-//! The daemon builds the segment under a hidden temporary name (created with
-//! `O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0600 unless widened), sizes it with
-//! `posix_fallocate` (so a too-small /dev/shm fails now, not with SIGBUS
-//! later), takes an open-file-description write lock on it, fills the
-//! header, and only then `link`s it to the public name. `link` never replaces
-//! an existing name and never follows a symlink, so clients never see a
-//! half-built segment and a planted symlink is refused.
+//! The daemon builds the segment under a hidden temporary name with 64
+//! random bits in it (`O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0600; nobody can
+//! guess the name to squat it beforehand), gives it to `--group`, strips any
+//! ACL inherited from the directory, and only then widens it to the final
+//! mode, so the file never grants the group anything while it belongs to
+//! another group. It sizes it with `posix_fallocate` (so a too-small
+//! /dev/shm fails now, not with SIGBUS later), takes an open-file-description
+//! write lock on it, fills the header, and only then `link`s it to the
+//! public name. `link` never replaces an existing name and never follows a
+//! symlink, so clients never see a half-built segment and a planted symlink
+//! is refused.
 //!
 //! The lock is the liveness oracle: the kernel drops it when the daemon dies,
 //! however it dies. A second daemon finding the lock held refuses to start;
@@ -34,19 +38,30 @@
 //!
 //! # Trust
 //!
+//! Every open of a segment, by a client or a daemon, is `O_NONBLOCK`: a
+//! file lease planted on the name (`F_SETLEASE`) makes the open fail at
+//! once instead of waiting out the kernel's lease-break time.
+//!
+//! A client trusts a segment only if its owner is the client's own
+//! (effective) user, root, or the user `$NICKPOOL_OWNER` names (a user name
+//! or a uid): anyone else could have created the file at a free name and
+//! granted the client access to it (a shared group, an extended ACL), to
+//! serve it forged nicknames. The check is made on every open, the first
+//! and each reattach; a handle moreover reattaches only to a segment of the
+//! owner of the one it first opened. Clients also refuse a segment that
+//! every user may write, whoever owns it.
+//!
 //! Every field of the segment is an atomic, so a hostile writer can change
 //! values but never cause a data race. Clients validate the header once,
 //! keep their own copies of the geometry, mask every index and bound every
 //! length they read.
 //!
-//! Clients refuse a segment that every user may write (anyone could have
-//! planted it at the name), and a handle reattaches only to a segment owned
-//! by the user who owned the one it first opened. One thing no client can
-//! check away: a user with write access who shrinks the file (`ftruncate`)
-//! under a mapping makes the next access past the new end raise SIGBUS in
-//! every process that maps it. Write access to a segment is therefore trust:
-//! grant it (`--mode 0660 --group`) only to users trusted not to crash each
-//! other. The daemon never shrinks a segment; a takeover links a new file.
+//! One thing no client can check away: a user with write access who shrinks
+//! the file (`ftruncate`) under a mapping makes the next access past the new
+//! end raise SIGBUS in every process that maps it. Write access to a segment
+//! is therefore trust: grant it (`--mode 0660 --group`) only to users
+//! trusted not to crash each other. The daemon never shrinks a segment; a
+//! takeover links a new file.
 
 use crate::ring::{Ring, RingHeader, SLOT_SIZE, Shards, Slot};
 use memmap2::{MmapOptions, MmapRaw};
@@ -131,7 +146,7 @@ pub struct SegmentHeader {
     pub producers: AtomicU32,
     _pad: [u8; 184],
     /// Daemon heartbeat: CLOCK_MONOTONIC milliseconds, updated at least every
-    /// [`crate::daemon::HEARTBEAT`]. On its own cache line, away from the
+    /// `nickpool_server::daemon::HEARTBEAT`. On its own cache line, away from the
     /// fields clients read.
     pub heartbeat_ms: crate::ring::CacheLine<AtomicU64>,
 }
@@ -388,13 +403,15 @@ impl Mapping {
         lock_holder(&self.file).unwrap_or(false)
     }
 
-    /// Opens and validates the segment `name` (already validated).
+    /// Opens and validates the segment `name` (already validated). Never
+    /// blocks; refuses a file whose owner this process does not trust (its
+    /// own user, root, or the user [`OWNER_ENV`] names).
     pub fn open(name: &str) -> Result<Mapping, SegmentError> {
         let path = shm_path(name);
         let file = match OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(OPEN_FLAGS)
             .open(&path)
         {
             Ok(f) => f,
@@ -408,6 +425,9 @@ impl Mapping {
                 "{} is not a regular file",
                 path.display()
             )));
+        }
+        if let Err(why) = trusts_owner(meta.uid()) {
+            return Err(untrusted_owner(&path, meta.uid(), &why, &acl_grants(&file)));
         }
         // A daemon never creates such a file (`--mode` refuses bits for
         // others); one that every user may write could have been planted,
@@ -444,6 +464,169 @@ impl Mapping {
             owner: meta.uid(),
             name: name.to_owned(),
         })
+    }
+}
+
+/// Flags of every open of an existing segment. `O_NONBLOCK`: a file lease
+/// on it (which its owner may take) makes the open fail with EWOULDBLOCK
+/// instead of waiting for the lease break (45 s by default).
+const OPEN_FLAGS: libc::c_int = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+
+/// The environment variable naming the user (a name or a uid) whose
+/// segments clients trust besides their own user's and root's.
+pub const OWNER_ENV: &str = "NICKPOOL_OWNER";
+
+/// Whether this process trusts a segment owned by `uid`: its own effective
+/// user, root, or the user `$NICKPOOL_OWNER` names. `Err` says what
+/// `$NICKPOOL_OWNER` holds, for the refusal. The environment is read only
+/// when the owner is neither of the first two.
+fn trusts_owner(uid: u32) -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if uid == 0 || uid == unsafe { libc::geteuid() } {
+        return Ok(());
+    }
+    let named = match std::env::var(OWNER_ENV) {
+        Ok(named) if !named.is_empty() => named,
+        Ok(_) | Err(std::env::VarError::NotPresent) => {
+            return Err(format!("${OWNER_ENV} is not set"));
+        }
+        Err(std::env::VarError::NotUnicode(raw)) => {
+            return Err(format!(
+                "${OWNER_ENV}={raw:?} is neither a user name nor a uid"
+            ));
+        }
+    };
+    match uid_of(&named) {
+        Some(trusted) if trusted == uid => Ok(()),
+        Some(trusted) => Err(format!(
+            "${OWNER_ENV}={named} names {}",
+            user_label(trusted)
+        )),
+        None => Err(format!(
+            "${OWNER_ENV}={named} names no user on this system (give the daemon's user name, or its uid)"
+        )),
+    }
+}
+
+/// The refusal of a segment owned by an untrusted user: who owns it, how
+/// to trust that user, and what else it may be.
+fn untrusted_owner(path: &std::path::Path, uid: u32, why: &str, acl: &str) -> SegmentError {
+    // SAFETY: geteuid has no preconditions.
+    let me = user_label(unsafe { libc::geteuid() });
+    let owner = user_label(uid);
+    let trust_as = user_name(uid).unwrap_or_else(|| uid.to_string());
+    SegmentError::PermissionDenied(format!(
+        "{} belongs to {owner}, and this process ({me}) trusts only segments of its own user, \
+         root, or the user named by ${OWNER_ENV} ({why}){acl}. If {owner} runs your nickpool \
+         daemon, set {OWNER_ENV}={trust_as} for this program; otherwise someone else put the \
+         file there to serve forged nicknames: remove it and start the daemon",
+        path.display()
+    ))
+}
+
+/// A uid given as a number, or the uid of a user name.
+fn uid_of(user: &str) -> Option<u32> {
+    if !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit()) {
+        return user.parse().ok();
+    }
+    passwd_entries()
+        .find(|(name, _)| name == user)
+        .map(|(_, uid)| uid)
+}
+
+/// The name of user `uid`, if it has one.
+fn user_name(uid: u32) -> Option<String> {
+    passwd_entries()
+        .find(|&(_, u)| u == uid)
+        .map(|(name, _)| name)
+}
+
+/// "user NAME (uid N)", or "uid N" for a uid without a name.
+fn user_label(uid: u32) -> String {
+    match user_name(uid) {
+        Some(name) => format!("user {name} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
+}
+
+/// The (name, uid) pairs of /etc/passwd. Read directly rather than through
+/// `getpwnam_r`: the C library must link statically without a warning, and
+/// glibc's NSS cannot work in a static program. Users that only a directory
+/// service (LDAP, sssd) knows are therefore named by uid
+/// (`NICKPOOL_OWNER=1234`), which is what the README says to do anyway.
+fn passwd_entries() -> impl Iterator<Item = (String, u32)> {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let uid = fields.nth(1)?.parse().ok()?;
+            (!name.is_empty() && !name.starts_with(['#', '+', '-'])).then(|| (name.to_owned(), uid))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// Which named users and groups an extended ACL on `file` lets in (with
+/// their effective permissions), as a clause for a refusal; empty when it
+/// has none. Such entries show only as the group bits of the mode ("0660+"
+/// in `ls -l`), so the refusal of an untrusted owner spells them out.
+fn acl_grants(file: &File) -> String {
+    const ACL_USER: u16 = 0x02;
+    const ACL_GROUP: u16 = 0x08;
+    const ACL_MASK: u16 = 0x10;
+    let mut buf = [0u8; 1024];
+    // SAFETY: the name is NUL-terminated and `buf` is valid for writing
+    // `buf.len()` bytes; the descriptor is open.
+    let len = unsafe {
+        libc::fgetxattr(
+            file.as_raw_fd(),
+            c"system.posix_acl_access".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    // Layout (linux/posix_acl_xattr.h): a 4-byte version, then 8-byte
+    // entries {u16 tag, u16 perm, u32 id}, little-endian.
+    let Some(entries) = usize::try_from(len).ok().and_then(|n| buf.get(4..n)) else {
+        return String::new();
+    };
+    let entries: Vec<(u16, u16, u32)> = entries
+        .chunks_exact(8)
+        .map(|e| {
+            (
+                u16::from_le_bytes([e[0], e[1]]),
+                u16::from_le_bytes([e[2], e[3]]),
+                u32::from_le_bytes([e[4], e[5], e[6], e[7]]),
+            )
+        })
+        .collect();
+    let mask = entries
+        .iter()
+        .find(|e| e.0 == ACL_MASK)
+        .map_or(0o7, |e| e.1);
+    let named: Vec<String> = entries
+        .iter()
+        .filter(|e| e.0 == ACL_USER || e.0 == ACL_GROUP)
+        .map(|&(tag, perm, id)| {
+            let perm = perm & mask;
+            let rw = match (perm & 0o4 != 0, perm & 0o2 != 0) {
+                (true, true) => "rw",
+                (true, false) => "r",
+                (false, true) => "w",
+                (false, false) => "nothing",
+            };
+            let who = if tag == ACL_USER { "uid" } else { "gid" };
+            format!("{who} {id}: {rw}")
+        })
+        .collect();
+    if named.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; an extended ACL on it grants access beyond its mode ({})",
+            named.join(", ")
+        )
     }
 }
 
@@ -524,12 +707,27 @@ impl<'a> Shards<'a> for &'a Mapping {
 fn open_error(name: &str, path: &std::path::Path, e: io::Error) -> SegmentError {
     match e.raw_os_error() {
         Some(libc::ENOENT) => SegmentError::NotRunning(format!(
-            "no daemon is serving {name}; start one with `nickpool serve --name {name}`"
-        )),
-        Some(libc::EACCES) | Some(libc::EPERM) => SegmentError::PermissionDenied(format!(
-            "permission denied opening {}; run as the daemon's user or ask for `nickpool serve --mode 0660 --group GROUP`",
+            "no daemon is serving {name} ({} does not exist); start one with `nickpool serve --name {name}`",
             path.display()
         )),
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            // SAFETY: geteuid has no preconditions.
+            let uid = unsafe { libc::geteuid() };
+            let owner = std::fs::symlink_metadata(path)
+                .map(|m| {
+                    format!(
+                        ", the segment belongs to uid {} with mode {:04o}",
+                        m.uid(),
+                        m.mode() & 0o7777
+                    )
+                })
+                .unwrap_or_default();
+            SegmentError::PermissionDenied(format!(
+                "permission denied opening {} ({e}): this process runs as uid {uid}{owner}; \
+                 run as the daemon's user or ask for `nickpool serve --mode 0660 --group GROUP`",
+                path.display()
+            ))
+        }
         Some(libc::ELOOP) => SegmentError::Incompatible(format!(
             "{} is a symbolic link, not a segment; remove it",
             path.display()
@@ -538,6 +736,23 @@ fn open_error(name: &str, path: &std::path::Path, e: io::Error) -> SegmentError 
             "{} is not a regular file, not a segment; remove it",
             path.display()
         )),
+        // Only a file's owner (or a process with CAP_LEASE) can lease it,
+        // and no nickpool daemon does: name the owner.
+        Some(libc::EWOULDBLOCK) => match std::fs::symlink_metadata(path) {
+            Ok(meta) => match trusts_owner(meta.uid()) {
+                Err(why) => untrusted_owner(path, meta.uid(), &why, ""),
+                Ok(()) => SegmentError::Io(format!(
+                    "{} belongs to {} and another process holds a file lease on it, so opening \
+                     it would wait; no nickpool daemon takes leases: find the holder in \
+                     /proc/locks (LEASE), stop it, and try again",
+                    path.display(),
+                    user_label(meta.uid())
+                )),
+            },
+            Err(_) => SegmentError::NotRunning(format!(
+                "no daemon is serving {name}; start one with `nickpool serve --name {name}`"
+            )),
+        },
         _ => SegmentError::Io(format!("cannot open {}: {e}", path.display())),
     }
 }
@@ -621,29 +836,14 @@ impl OwnedSegment {
             )));
         }
         let path = shm_path(name);
-        let pid = std::process::id();
-        let temp = PathBuf::from(format!("{SHM_DIR}/.{}.{pid}.tmp", &name[1..]));
-        let _ = std::fs::remove_file(&temp); // Left by an earlier process of our pid.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(options.mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&temp)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::EACCES) | Some(libc::EPERM) => SegmentError::PermissionDenied(format!(
-                    "cannot create {}: {e}; check the permissions of {SHM_DIR}",
-                    temp.display()
-                )),
-                _ => SegmentError::Io(format!("cannot create {}: {e}", temp.display())),
-            })?;
+        let (file, temp) = create_temp(name)?;
         // From here on, remove the temporary file on every failure.
         let cleanup = TempFile(temp.clone());
         let io_err = |what: &str, e: io::Error| SegmentError::Io(format!("{what}: {e}"));
-        // The umask may have narrowed the mode; set it exactly.
-        file.set_permissions(std::fs::Permissions::from_mode(options.mode))
-            .map_err(|e| io_err("cannot set the segment's mode", e))?;
+        // The file is 0600 (or narrower, by the umask) and ours: only our
+        // user can open it. Give it to the group first, drop any ACL it
+        // inherited, and only then open it to the group with the final
+        // mode: no other group's member ever gets a descriptor.
         if let Some(gid) = options.group {
             // SAFETY: plain syscall on an open descriptor; -1 keeps the owner.
             if unsafe { libc::fchown(file.as_raw_fd(), u32::MAX, gid) } != 0 {
@@ -653,6 +853,10 @@ impl OwnedSegment {
                 )));
             }
         }
+        drop_inherited_acl(&file)?;
+        // Exactly the mode asked for, whatever the umask.
+        file.set_permissions(std::fs::Permissions::from_mode(options.mode))
+            .map_err(|e| io_err("cannot set the segment's mode", e))?;
         if !try_lock(&file).map_err(|e| io_err("cannot lock the new segment", e))? {
             return Err(SegmentError::Io(
                 "the new segment is locked by another process".into(),
@@ -750,6 +954,72 @@ impl Drop for TempFile {
     }
 }
 
+/// Creates the temporary file a new segment is built in: mode 0600, under
+/// a name with 64 random bits (`.NAME.PID.RANDOM.tmp`), so nobody can
+/// create it beforehand to stop the daemon (a guessable name in the sticky
+/// /dev/shm could be neither removed nor reused). Retries a name taken
+/// all the same.
+fn create_temp(name: &str) -> Result<(File, PathBuf), SegmentError> {
+    const TRIES: usize = 8;
+    let pid = std::process::id();
+    for _ in 0..TRIES {
+        let temp = PathBuf::from(format!(
+            "{SHM_DIR}/.{}.{pid}.{:016x}.tmp",
+            &name[1..],
+            random_u64()
+        ));
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&temp)
+        {
+            Ok(file) => return Ok((file, temp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(match e.raw_os_error() {
+                    Some(libc::EACCES) | Some(libc::EPERM) => {
+                        SegmentError::PermissionDenied(format!(
+                            "cannot create {}: {e}; check the permissions of {SHM_DIR}",
+                            temp.display()
+                        ))
+                    }
+                    _ => SegmentError::Io(format!("cannot create {}: {e}", temp.display())),
+                });
+            }
+        }
+    }
+    Err(SegmentError::Io(format!(
+        "cannot create a temporary file in {SHM_DIR}: {TRIES} random names were all taken; \
+         is the system's random source working?"
+    )))
+}
+
+/// Removes an access ACL the new file inherited from a default ACL on
+/// /dev/shm, so that the segment's mode alone says who may open it (the
+/// final `fchmod` would otherwise turn the ACL's named entries on).
+fn drop_inherited_acl(file: &File) -> Result<(), SegmentError> {
+    let acl = c"system.posix_acl_access";
+    // SAFETY: a size query (NULL buffer, length 0) on an open descriptor
+    // with a NUL-terminated name.
+    let rc = unsafe { libc::fgetxattr(file.as_raw_fd(), acl.as_ptr(), std::ptr::null_mut(), 0) };
+    if rc < 0 {
+        // ENODATA: no ACL; EOPNOTSUPP: a file system without ACLs.
+        return Ok(());
+    }
+    // SAFETY: an open descriptor and a NUL-terminated name.
+    if unsafe { libc::fremovexattr(file.as_raw_fd(), acl.as_ptr()) } != 0 {
+        return Err(SegmentError::Io(format!(
+            "the new segment inherited an ACL from {SHM_DIR} (see `getfacl {SHM_DIR}`) \
+             and removing it failed: {}; remove the directory's default ACL",
+            io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
 fn init_header(h: &SegmentHeader, options: &CreateOptions, instance_id: u64) {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -807,7 +1077,7 @@ fn publish(
         let existing = match OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(OPEN_FLAGS)
             .open(path)
         {
             Ok(f) => f,
@@ -828,6 +1098,16 @@ fn publish(
                         "{} exists and is not a regular file, so not a segment ({e}); \
                          refusing to touch it: remove it or choose another --name",
                         path.display()
+                    )),
+                    // A lease: only its owner (or CAP_LEASE) can take one.
+                    Some(libc::EWOULDBLOCK) => SegmentError::Io(format!(
+                        "{} exists and another process holds a file lease on it{}; \
+                         no nickpool daemon takes leases, so it is not a stale segment: \
+                         remove it or choose another --name",
+                        path.display(),
+                        std::fs::symlink_metadata(path)
+                            .map(|m| format!(" (the file belongs to {})", user_label(m.uid())))
+                            .unwrap_or_default()
                     )),
                     _ => SegmentError::Io(format!(
                         "{} exists and cannot be opened ({e}); refusing to touch it: \
@@ -940,10 +1220,14 @@ pub fn monotonic_ns() -> u64 {
 }
 
 fn random_u64() -> u64 {
-    use rand::TryRng;
-    rand::rngs::SysRng
-        .try_next_u64()
-        .unwrap_or_else(|_| monotonic_ms() ^ u64::from(std::process::id()) << 32)
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes to `bytes`.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n == bytes.len() as isize {
+        u64::from_ne_bytes(bytes)
+    } else {
+        monotonic_ns() ^ u64::from(std::process::id()) << 32
+    }
 }
 
 #[cfg(test)]

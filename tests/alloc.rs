@@ -2,7 +2,7 @@
 //! 100,000 calls (this file is its own test binary, so the allocator sees
 //! only this test).
 
-use nickpool::generator::{Charset, Dictionary, Generator, Seed};
+use nickpool_server::generator::{Charset, Dictionary, Generator, Seed};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -14,7 +14,7 @@ mod common;
 use common::c::{Build, assert_success, build_dir, have, lib_dir, output_of, root, run, stdout};
 use common::{Daemon, unique_name};
 use nickpool::ffi::{self, NICKPOOL_WAIT_FOREVER, nickpool_client, nickpool_status as Status};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, c_char};
 use std::path::Path;
 use std::process::Command;
@@ -77,18 +77,81 @@ fn header_compiles_as_c99_and_cxx11() {
             .compile();
         let out = run(&exe, &[], &[]);
         assert_success(&out, "header_check");
-        assert_eq!(stdout(&out), "header ok\n");
+        assert_eq!(
+            stdout(&out),
+            format!("header ok {}\n", env!("CARGO_PKG_VERSION"))
+        );
         compiled += 1;
     }
     assert!(compiled >= 2, "need at least a C and a C++ compiler");
 
-    // The C++17 wrapper, with each C++ compiler.
+    // The C++17 wrapper, with each C++ compiler, with and without
+    // exceptions.
     for compiler in ["c++", "clang++"].into_iter().filter(|c| have(c)) {
-        Build::new("examples/client.cpp", &format!("client-{compiler}"))
-            .compiler(compiler)
-            .flags(&["-fsyntax-only"])
-            .link(vec![format!("-I{}", root().join("include").display())])
-            .compile();
+        for flags in [
+            &["-fsyntax-only"][..],
+            &["-fsyntax-only", "-fno-exceptions"],
+        ] {
+            Build::new("examples/client.cpp", &format!("client-{compiler}"))
+                .compiler(compiler)
+                .flags(flags)
+                .link(vec![format!("-I{}", root().join("include").display())])
+                .compile();
+        }
+    }
+}
+
+/// The symbol version each exported function must carry: the node of the
+/// release that added it, forever.
+const SYMBOL_VERSIONS: [(&str, &str); 9] = [
+    ("nickpool_abi_version", "NICKPOOL_1.0"),
+    ("nickpool_open", "NICKPOOL_1.0"),
+    ("nickpool_close", "NICKPOOL_1.0"),
+    ("nickpool_next", "NICKPOOL_1.0"),
+    ("nickpool_next_batch", "NICKPOOL_1.0"),
+    ("nickpool_stats", "NICKPOOL_1.0"),
+    ("nickpool_status_str", "NICKPOOL_1.0"),
+    ("nickpool_last_error", "NICKPOOL_1.1"),
+    ("nickpool_version", "NICKPOOL_1.1"),
+];
+
+/// The functions a shared library exports and their versions, from
+/// `objdump -T` ("Base" for none).
+fn exported_functions(lib: &Path) -> std::collections::BTreeMap<String, String> {
+    let table = output_of(Command::new("objdump").arg("-T").arg(lib));
+    table
+        .lines()
+        .filter(|l| l.contains(" DF .text"))
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace().rev();
+            let (name, version) = (fields.next()?, fields.next()?);
+            Some((name.to_owned(), version.to_owned()))
+        })
+        .collect()
+}
+
+/// Each function carries its version node where the build versions
+/// symbols (see build.rs), and the node definitions are there.
+fn assert_symbol_versions(lib: &Path) {
+    let exported = exported_functions(lib);
+    if !cfg!(nickpool_symbol_versions) {
+        common::skip(
+            "symbol versions",
+            "this build has none (see build.rs); checked the names only",
+        );
+        return;
+    }
+    let expected: std::collections::BTreeMap<String, String> = SYMBOL_VERSIONS
+        .iter()
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(exported, expected, "objdump -T {}", lib.display());
+    let nodes = output_of(Command::new("readelf").arg("-V").arg(lib));
+    for node in ["NICKPOOL_1.0", "NICKPOOL_1.1"] {
+        assert!(
+            nodes.contains(&format!("Name: {node}")),
+            "{node} not defined:\n{nodes}"
+        );
     }
 }
 
@@ -108,7 +171,7 @@ fn library_exports_exactly_the_header_functions() {
             name.starts_with("nickpool_").then(|| name.to_owned())
         })
         .collect();
-    assert_eq!(declared.len(), 7, "{declared:?}");
+    assert_eq!(declared.len(), SYMBOL_VERSIONS.len(), "{declared:?}");
 
     let lib = lib_dir().join("libnickpool.so");
     let nm = output_of(Command::new("nm").args(["-D", "--defined-only"]).arg(&lib));
@@ -117,10 +180,13 @@ fn library_exports_exactly_the_header_functions() {
         .filter_map(|l| {
             let mut parts = l.split_whitespace();
             let (_addr, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+            // "nickpool_open@@NICKPOOL_1.0": the name before its version.
+            let name = name.split('@').next()?;
             (kind == "T").then(|| name.to_owned())
         })
         .collect();
     assert_eq!(exported, declared);
+    assert_symbol_versions(&lib);
 
     let dynamic = output_of(Command::new("readelf").arg("-d").arg(&lib));
     let soname = format!("[libnickpool.so.{}]", ffi::NICKPOOL_ABI_VERSION);
@@ -187,13 +253,13 @@ fn examples_work(variant: Variant) {
     let stderr = check("client.cpp", &[&name], 10..=11);
     assert!(stderr.contains("has handed out"), "{stderr}");
 
-    // The C++ wrapper's errors are exceptions carrying the status.
+    // The C++ wrapper's failures carry the status and the full message.
     let client = build_dir().join(format!("client.cpp-{suffix}"));
     let out = run(&client, &[&unique_name("capi-none")], &[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("NICKPOOL_NOT_RUNNING") && stderr.contains("(status 3)"),
+        stderr.contains("nickpool serve --name") && stderr.contains("(status 3)"),
         "{stderr}"
     );
 }
@@ -230,6 +296,18 @@ impl FakeSegment {
 impl Drop for FakeSegment {
     fn drop(&mut self) {
         common::remove_segment(&self.name);
+    }
+}
+
+impl FakeSegment {
+    /// A file at a fresh name that every user may write (mode 0666),
+    /// which clients refuse to trust.
+    fn writable_by_everyone() -> FakeSegment {
+        use std::os::unix::fs::PermissionsExt;
+        let fake = FakeSegment::new(1);
+        let path = common::shm_path(&fake.name);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        fake
     }
 }
 
@@ -335,6 +413,216 @@ fn c_contract_holds() {
 #[test]
 fn c_contract_holds_under_sanitizers() {
     contract_holds(Variant::Sanitized);
+}
+
+// --------------------------------------------------- nickpool_last_error
+
+/// Runs tests/c/last_error.c against a live daemon, acting on its "stop"
+/// and "kill" requests, and returns the messages it printed by status.
+fn run_last_error(exe: &Path, args: &[&str], daemon: &mut Daemon) -> HashMap<String, String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(exe)
+        .args(args)
+        .env("UBSAN_OPTIONS", "print_stacktrace=1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if done_rx.recv_timeout(common::c::PROGRAM_TIMEOUT).is_err() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut messages = HashMap::new();
+    let mut passed = false;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        match line.as_str() {
+            "stop" => daemon.signal(libc::SIGSTOP),
+            "kill" => daemon.kill9(),
+            _ => {
+                if let Some(rest) = line.strip_prefix("message ") {
+                    let (status, text) = rest.split_once(' ').unwrap();
+                    messages.insert(status.to_owned(), text.to_owned());
+                } else {
+                    passed |= line.starts_with("last_error: ") && line.ends_with("checks passed");
+                }
+                continue;
+            }
+        }
+        stdin.write_all(b"ok\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let _ = done_tx.send(());
+    assert_success(&out, "last_error");
+    assert!(passed, "no 'checks passed' line");
+    messages
+}
+
+/// tests/c/last_error.c: after each kind of failure nickpool_last_error()
+/// names the segment, the file and what to do (NOT_RUNNING,
+/// INCOMPATIBLE, PERMISSION_DENIED, INVALID_ARGUMENT, BUFFER_TOO_SMALL,
+/// EMPTY, DAEMON_GONE); success leaves it alone; each thread has its own.
+/// The messages are exactly what `nickpool pull` prints for the same
+/// failures.
+fn last_error_explains_every_failure(variant: Variant) {
+    let (suffix, build) = match variant {
+        Variant::Plain => (
+            "plain",
+            Build::new("tests/c/last_error.c", "last_error-plain"),
+        ),
+        Variant::Sanitized => (
+            "asan",
+            Build::new("tests/c/last_error.c", "last_error-asan").sanitized(),
+        ),
+    };
+    let exe = build.compile();
+    let live = unique_name(&format!("capi-lasterr-{suffix}"));
+    let mut daemon = Daemon::start(&live, &["--capacity", "4", "--seed", "1"]);
+    let missing = unique_name("capi-lasterr-missing");
+    let incompatible = FakeSegment::new(3);
+    let writable = FakeSegment::writable_by_everyone();
+    let messages = run_last_error(
+        &exe,
+        &[&live, &missing, &incompatible.name, &writable.name],
+        &mut daemon,
+    );
+    for status in [
+        "NICKPOOL_NOT_RUNNING",
+        "NICKPOOL_INCOMPATIBLE",
+        "NICKPOOL_PERMISSION_DENIED",
+        "NICKPOOL_INVALID_ARGUMENT",
+        "NICKPOOL_BUFFER_TOO_SMALL",
+        "NICKPOOL_EMPTY",
+        "NICKPOOL_DAEMON_GONE",
+    ] {
+        assert!(messages.contains_key(status), "no message for {status}");
+    }
+
+    // One source: `nickpool pull` prints the very text C reads.
+    for (name, status) in [
+        (&missing, "NICKPOOL_NOT_RUNNING"),
+        (&incompatible.name, "NICKPOOL_INCOMPATIBLE"),
+        (&writable.name, "NICKPOOL_PERMISSION_DENIED"),
+        (&"no-slash".to_owned(), "NICKPOOL_INVALID_ARGUMENT"),
+    ] {
+        let (code, _, stderr) = common::run_cli(&["pull", "--name", name], Duration::from_secs(30));
+        assert_ne!(code, 0);
+        assert_eq!(stderr.trim_end(), format!("nickpool: {}", messages[status]));
+    }
+}
+
+#[test]
+fn last_error_explains_every_failure_kind() {
+    last_error_explains_every_failure(Variant::Plain);
+}
+
+#[test]
+fn last_error_explains_every_failure_kind_under_sanitizers() {
+    last_error_explains_every_failure(Variant::Sanitized);
+}
+
+/// A client running as another user (`nobody`) is refused the daemon's
+/// private segment; the message says which file, the system's error, the
+/// uids and the mode, and what to do. Needs root (as CI runs); elsewhere a
+/// SKIPPED line.
+#[test]
+fn last_error_explains_permission_denied_for_another_user() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !have("setpriv") {
+        return common::skip(
+            "last_error_explains_permission_denied_for_another_user",
+            "needs root and setpriv to run a client as nobody",
+        );
+    }
+    // A world-readable copy of the program and the library, which nobody
+    // can load wherever the target directory is.
+    let dir = std::env::temp_dir().join(unique_name("capi-denied").trim_start_matches('/'));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(
+        lib_dir().join("libnickpool.so"),
+        dir.join("libnickpool.so.1"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("libnickpool.so.1", dir.join("libnickpool.so")).unwrap();
+    let exe = Build::new("tests/c/last_error.c", "last_error-denied")
+        .link(vec![
+            format!("-I{}", root().join("include").display()),
+            format!("-L{}", dir.display()),
+            "-lnickpool".into(),
+            format!("-Wl,-rpath,{}", dir.display()),
+        ])
+        .compile();
+    let copy = dir.join("last_error");
+    std::fs::copy(&exe, &copy).unwrap();
+    for file in ["last_error", "libnickpool.so.1"] {
+        std::fs::set_permissions(dir.join(file), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    let name = unique_name("capi-denied");
+    let _daemon = Daemon::start(&name, &[]); // Mode 0600: only root.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&copy)
+        .args(["denied", &name])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_success(&out, "last_error denied (as nobody)");
+    let text = stdout(&out);
+    assert!(
+        text.contains("uid 65534, the segment belongs to uid 0 with mode 0600"),
+        "{text}"
+    );
+}
+
+// ------------------------------------------------------------ C++ wrapper
+
+/// tests/cpp/wrapper.cpp with exceptions, without them, and without RTTI
+/// either: results instead of exceptions, std::chrono timeouts, a bounded
+/// default (1 s), and the throwing conveniences only where exceptions
+/// exist. examples/client.cpp works without exceptions too.
+#[test]
+fn cpp_wrapper_works_with_and_without_exceptions() {
+    let live = unique_name("capi-cpp-live");
+    let _live_daemon = Daemon::start(&live, &["--seed", "1"]);
+    let stopped = unique_name("capi-cpp-stopped");
+    let stopped_daemon = Daemon::start(&stopped, &["--capacity", "4", "--seed", "1"]);
+    stopped_daemon.signal(libc::SIGSTOP);
+    let missing = unique_name("capi-cpp-missing");
+    for (tag, flags, says) in [
+        ("exceptions", &[][..], "(exceptions on)"),
+        (
+            "no-exceptions",
+            &["-fno-exceptions"][..],
+            "(exceptions off)",
+        ),
+        (
+            "no-exceptions-no-rtti",
+            &["-fno-exceptions", "-fno-rtti"][..],
+            "(exceptions off)",
+        ),
+    ] {
+        let exe = Build::new("tests/cpp/wrapper.cpp", &format!("wrapper-{tag}"))
+            .flags(flags)
+            .compile();
+        let out = run(&exe, &[&live, &stopped, &missing], &[]);
+        assert_success(&out, &format!("wrapper ({tag})"));
+        assert!(stdout(&out).contains(says), "{}", stdout(&out));
+    }
+    let exe = Build::new("examples/client.cpp", "client-no-exceptions")
+        .flags(&["-fno-exceptions"])
+        .compile();
+    let out = run(&exe, &[&live], &[]);
+    assert_success(&out, "client.cpp -fno-exceptions");
+    assert!((10..=11).contains(&stdout(&out).lines().count()));
 }
 
 // ------------------------------------- semantics through the exported fns
@@ -590,54 +878,152 @@ fn null_name_means_the_default_name() {
 
 // -------------------------------------------------------------- packaging
 
-/// packaging/install.sh puts the .so (SONAME libnickpool.so.1), .a, headers
-/// and nickpool.pc into a prefix; `cc app.c $(pkg-config --cflags --libs
-/// nickpool)` then builds a program that runs, and the static library
-/// links too.
-#[test]
-fn plain_install_and_pkg_config_build_working_programs() {
-    let prefix = build_dir().join(format!("prefix-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&prefix);
-    let out = Command::new("sh")
-        .arg(root().join("packaging/install.sh"))
-        .arg("--prefix")
-        .arg(&prefix)
-        .arg("--from")
-        .arg(lib_dir())
-        .output()
-        .unwrap();
-    assert_success(&out, "install.sh");
-    let lib = prefix.join("lib");
-    for file in [
-        "lib/libnickpool.so.1",
-        "lib/libnickpool.so",
-        "lib/libnickpool.a",
-        "lib/pkgconfig/nickpool.pc",
-        "include/nickpool.h",
-        "include/nickpool.hpp",
-    ] {
-        assert!(prefix.join(file).exists(), "{file} not installed");
-    }
-    assert_eq!(
-        std::fs::read_link(lib.join("libnickpool.so")).unwrap(),
-        Path::new("libnickpool.so.1")
-    );
+/// The library installed by packaging/install.sh into a fresh prefix
+/// under the test's build directory; removed on drop.
+struct Installed {
+    prefix: std::path::PathBuf,
+}
 
-    let pkg_config = |args: &[&str]| -> Vec<String> {
+impl Installed {
+    fn new(tag: &str) -> Installed {
+        let prefix = build_dir().join(format!("prefix-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&prefix);
+        let out = Command::new("sh")
+            .arg(root().join("packaging/install.sh"))
+            .arg("--prefix")
+            .arg(&prefix)
+            .arg("--from")
+            .arg(lib_dir())
+            .output()
+            .unwrap();
+        assert_success(&out, "install.sh");
+        Installed { prefix }
+    }
+
+    fn lib(&self) -> std::path::PathBuf {
+        self.prefix.join("lib")
+    }
+
+    /// `pkg-config ARGS nickpool` against this prefix, split into words.
+    fn pkg_config(&self, args: &[&str]) -> Vec<String> {
         let out = output_of(
             Command::new("pkg-config")
                 .args(args)
                 .arg("nickpool")
-                .env("PKG_CONFIG_PATH", lib.join("pkgconfig")),
+                .env("PKG_CONFIG_PATH", self.lib().join("pkgconfig")),
         );
         out.split_whitespace().map(str::to_owned).collect()
-    };
+    }
+
+    /// The symbols the installed archive defines globally.
+    fn archive_globals(&self) -> Vec<String> {
+        let table = output_of(
+            Command::new("readelf")
+                .arg("-sW")
+                .arg(self.lib().join("libnickpool.a")),
+        );
+        table
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let defined_global = f.len() == 8
+                    && (f[4] == "GLOBAL" || f[4] == "WEAK")
+                    && f[6] != "UND"
+                    && f[3] != "FILE";
+                defined_global.then(|| f[7].to_owned())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.prefix);
+    }
+}
+
+/// packaging/install.sh lays the library out as cargo-c does
+/// (libnickpool.so.VERSION, stripped, SONAME libnickpool.so.1, links .so.1
+/// and .so), with a relocatable nickpool.pc of the crate's version; `cc
+/// app.c $(pkg-config --cflags --libs nickpool)` builds a program that runs,
+/// and so does `cc -static` with `pkg-config --static`, without a warning.
+/// The archive is one object whose only global symbols are the nickpool_
+/// functions.
+#[test]
+fn plain_install_and_pkg_config_build_working_programs() {
+    let version = env!("CARGO_PKG_VERSION");
+    let mut installed = Installed::new("plain");
+    let lib = installed.lib();
+    let real = format!("libnickpool.so.{version}");
+    for file in [
+        format!("lib/{real}"),
+        "lib/libnickpool.so.1".into(),
+        "lib/libnickpool.so".into(),
+        "lib/libnickpool.a".into(),
+        "lib/pkgconfig/nickpool.pc".into(),
+        "include/nickpool.h".into(),
+        "include/nickpool.hpp".into(),
+    ] {
+        assert!(
+            installed.prefix.join(&file).exists(),
+            "{file} not installed"
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata(lib.join(&real))
+            .unwrap()
+            .is_file()
+    );
+    for link in ["libnickpool.so.1", "libnickpool.so"] {
+        assert_eq!(
+            std::fs::read_link(lib.join(link)).unwrap(),
+            Path::new(&real)
+        );
+    }
+
+    // The shared library: SONAME, stripped, symbol versions.
+    let so = lib.join(&real);
+    let dynamic = output_of(Command::new("readelf").arg("-d").arg(&so));
+    assert!(dynamic.contains("[libnickpool.so.1]"), "{dynamic}");
+    let sections = output_of(Command::new("readelf").arg("-SW").arg(&so));
+    assert!(
+        !sections.contains(".symtab") && !sections.contains(".debug_"),
+        "the installed library is not stripped:\n{sections}"
+    );
+    assert_symbol_versions(&so);
+    eprintln!(
+        "installed libnickpool.so: {} bytes stripped (this build's profile), archive {} bytes",
+        std::fs::metadata(&so).unwrap().len(),
+        std::fs::metadata(lib.join("libnickpool.a")).unwrap().len()
+    );
+
+    // The archive: one object, only the nickpool_ functions global.
+    let members = output_of(Command::new("ar").arg("t").arg(lib.join("libnickpool.a")));
+    assert_eq!(members.lines().count(), 1, "{members}");
+    let mut globals = installed.archive_globals();
+    globals.sort();
+    let names: Vec<&str> = globals
+        .iter()
+        .map(|g| g.split('@').next().unwrap())
+        .collect();
+    let mut expected: Vec<&str> = SYMBOL_VERSIONS.iter().map(|(f, _)| *f).collect();
+    expected.sort();
+    assert_eq!(names, expected, "global symbols of libnickpool.a");
+
+    // pkg-config: the library's version, paths relative to the prefix.
+    assert_eq!(installed.pkg_config(&["--modversion"]), [version]);
+    let pc = std::fs::read_to_string(lib.join("pkgconfig/nickpool.pc")).unwrap();
+    assert!(pc.contains("libdir=${prefix}/lib\n"), "{pc}");
+    assert!(pc.contains("includedir=${prefix}/include\n"), "{pc}");
+    let private = pc.lines().find(|l| l.starts_with("Libs.private:")).unwrap();
+    assert!(!private.contains("gcc_s"), "{private}: breaks `cc -static`");
+
     let name = unique_name("capi-install");
     let _daemon = Daemon::start(&name, &["--seed", "1"]);
 
     // Dynamic: exactly the README's command line.
     let exe = Build::new("examples/pull.c", "pull-installed")
-        .link(pkg_config(&["--cflags", "--libs"]))
+        .link(installed.pkg_config(&["--cflags", "--libs"]))
         .compile();
     let needed = output_of(Command::new("readelf").arg("-d").arg(&exe));
     assert!(needed.contains("[libnickpool.so.1]"), "{needed}");
@@ -646,22 +1032,136 @@ fn plain_install_and_pkg_config_build_working_programs() {
     assert_success(&out, "pull linked through pkg-config");
     assert_eq!(stdout(&out).lines().count(), 10);
 
-    // Static: the archive plus the private libraries the .pc lists.
-    let mut link = pkg_config(&["--cflags"]);
+    // Fully static, the README's command line: no warning (Build fails on
+    // any), no dynamic section, runs.
+    let mut link = installed.pkg_config(&["--cflags", "--static", "--libs"]);
+    link.insert(0, "-static".into());
+    let exe = Build::new("examples/pull.c", "pull-static")
+        .link(link)
+        .compile();
+    let dynamic = Command::new("readelf")
+        .arg("-d")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&dynamic.stdout).contains("no dynamic section"),
+        "not a static program"
+    );
+    let out = run(&exe, &[&name], &[]);
+    assert_success(&out, "pull linked statically");
+    assert_eq!(stdout(&out).lines().count(), 10);
+
+    // The archive in a dynamic program too, with the listed libraries.
+    let mut link = installed.pkg_config(&["--cflags"]);
     link.push(lib.join("libnickpool.a").display().to_string());
     link.extend(
-        pkg_config(&["--static", "--libs-only-l"])
+        installed
+            .pkg_config(&["--static", "--libs-only-l"])
             .into_iter()
             .filter(|l| l != "-lnickpool"),
     );
-    let exe = Build::new("examples/pull.c", "pull-static")
+    let exe = Build::new("examples/pull.c", "pull-archive")
         .link(link)
         .compile();
     let needed = output_of(Command::new("readelf").arg("-d").arg(&exe));
     assert!(!needed.contains("libnickpool"), "{needed}");
     let out = run(&exe, &[&name], &[]);
-    assert_success(&out, "pull linked statically");
-    assert_eq!(stdout(&out).lines().count(), 10);
+    assert_success(&out, "pull linked with the archive");
 
-    std::fs::remove_dir_all(&prefix).unwrap();
+    // Relocatable: moved elsewhere, pkg-config --define-prefix follows.
+    let moved = build_dir().join(format!("prefix-moved-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&moved);
+    std::fs::rename(&installed.prefix, &moved).unwrap();
+    installed.prefix = moved.clone();
+    let flags = installed.pkg_config(&["--define-prefix", "--cflags", "--libs"]);
+    assert!(
+        flags.contains(&format!("-L{}", moved.join("lib").display()))
+            && flags.contains(&format!("-I{}", moved.join("include").display())),
+        "{flags:?}"
+    );
+}
+
+/// The installed libnickpool.a and another Rust static library, built here
+/// from a small crate, link into one C program even with --whole-archive
+/// (each brings its own copy of Rust's standard library) and both work;
+/// the archive as cargo builds it, with its thousands of global Rust
+/// symbols, clashes with the other library in the same link.
+#[test]
+fn two_rust_static_libraries_link_side_by_side() {
+    let installed = Installed::new("two");
+    let crate_dir = build_dir().join(format!("other-rust-lib-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&crate_dir);
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        "[package]\nname = \"other\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+         [lib]\ncrate-type = [\"staticlib\"]\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        crate_dir.join("src/lib.rs"),
+        "/// Uses the standard library: formatting, a thread-local, a caught panic.\n\
+         #[unsafe(no_mangle)]\n\
+         pub extern \"C\" fn other_rust_lib_answer() -> u32 {\n\
+             thread_local! { static CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) }; }\n\
+             let calls = CALLS.with(|c| { c.set(c.get() + 1); c.get() });\n\
+             let caught = std::panic::catch_unwind(|| -> u32 { panic!(\"caught {calls}\") });\n\
+             let text = format!(\"{}{}\", 4, 2);\n\
+             if caught.is_err() { text.parse().unwrap() } else { 0 }\n\
+         }\n",
+    )
+    .unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--release", "--offline", "--quiet"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", crate_dir.join("target"))
+        .output()
+        .unwrap();
+    assert_success(&out, "cargo build of the other Rust library");
+    let other = crate_dir.join("target/release/libother.a");
+
+    let link = |nickpool: &Path| -> Vec<String> {
+        vec![
+            format!("-I{}", root().join("include").display()),
+            "-Wl,--whole-archive".into(),
+            nickpool.display().to_string(),
+            other.display().to_string(),
+            "-Wl,--no-whole-archive".into(),
+            "-lpthread".into(),
+            "-ldl".into(),
+            "-lm".into(),
+        ]
+    };
+    let name = unique_name("capi-two");
+    let _daemon = Daemon::start(&name, &["--seed", "1"]);
+    let exe = Build::new("tests/c/two_rust_libs.c", "two-rust-libs")
+        .link(link(&installed.lib().join("libnickpool.a")))
+        .compile();
+    let out = run(&exe, &[&name], &[]);
+    assert_success(&out, "two Rust static libraries");
+    let text = stdout(&out);
+    assert!(text.contains("other: 42"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("nickpool: ") && l.len() > 12),
+        "{text}"
+    );
+
+    // The control: cargo's own archive, as is, clashes.
+    let out = Command::new("cc")
+        .arg(root().join("tests/c/two_rust_libs.c"))
+        .args(link(&lib_dir().join("libnickpool.a")))
+        .arg("-o")
+        .arg(build_dir().join("two-rust-libs-clash"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("multiple definition of"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&crate_dir).unwrap();
 }

@@ -1,11 +1,12 @@
 //! The Prometheus endpoint of `nickpool serve --metrics` over real HTTP, and
-//! `nickpool stats --json` / `--prometheus` against it: the format, values
-//! that move with pulls and reloads, one set of numbers everywhere, and a
-//! bad address refused before the segment exists.
+//! `nickpool stats --json` / `--prometheus` against it: the format (also as
+//! `promtool check metrics` sees it), values that move with pulls and
+//! reloads, unique mode's space and per-style gauges, one set of numbers
+//! everywhere, and a bad address refused before the segment exists.
 
 mod common;
 
-use common::{Daemon, run_cli, shm_path, unique_name, wait_until};
+use common::{Daemon, run_cli, shm_path, skip, unique_name, wait_until};
 use nickpool::Client;
 use nickpool::ring::RUN_MAX;
 use std::collections::{BTreeMap, HashMap};
@@ -159,7 +160,12 @@ fn parse(text: &str, pool: &str) -> Exposition {
             }
         } else {
             assert_eq!(name, family_name, "{line}");
-            assert_eq!(labels.len(), 1, "{line}");
+            if name.starts_with("nickpool_unique_style_") {
+                assert_eq!(labels.len(), 2, "{line}");
+                assert_eq!(labels[1].0, "style", "{line}");
+            } else {
+                assert_eq!(labels.len(), 1, "{line}");
+            }
         }
         assert!(
             samples.insert(series.to_owned(), value).is_none(),
@@ -272,7 +278,7 @@ fn the_endpoint_serves_prometheus_text_that_moves_with_pulls_and_reloads() {
         ("nickpool_producer_threads", "gauge"),
         ("nickpool_waiters", "gauge"),
         ("nickpool_unique_remaining", "gauge"),
-        ("nickpool_unique_total", "gauge"),
+        ("nickpool_unique_space", "gauge"),
         ("nickpool_heartbeat_age_seconds", "gauge"),
         ("nickpool_uptime_seconds", "gauge"),
         ("nickpool_start_time_seconds", "gauge"),
@@ -288,7 +294,8 @@ fn the_endpoint_serves_prometheus_text_that_moves_with_pulls_and_reloads() {
     assert_eq!(v(&first, "nickpool_ring_capacity"), CAPACITY);
     assert_eq!(v(&first, "nickpool_consumed_total"), 0.0);
     assert_eq!(v(&first, "nickpool_produced_total"), CAPACITY);
-    assert_eq!(v(&first, "nickpool_unique_total"), 0.0);
+    assert_eq!(v(&first, "nickpool_unique_space"), 0.0);
+    assert!(!first.types.contains_key("nickpool_unique_style_used"));
     assert_eq!(v(&first, "nickpool_waiters"), 0.0);
     assert!(v(&first, "nickpool_heartbeat_age_seconds") < 5.0);
     assert!(v(&first, "nickpool_generation_duration_seconds_count") == CAPACITY);
@@ -421,7 +428,7 @@ fn stats_json_and_prometheus_agree_with_the_endpoint() {
         ("producers", "nickpool_producer_threads"),
         ("waiters", "nickpool_waiters"),
         ("unique_remaining", "nickpool_unique_remaining"),
-        ("unique_total", "nickpool_unique_total"),
+        ("unique_total", "nickpool_unique_space"),
     ] {
         assert_eq!(
             json[key].as_f64(),
@@ -438,6 +445,125 @@ fn stats_json_and_prometheus_agree_with_the_endpoint() {
             >= file.value("nickpool_producer_sleeps_total", &name)
     );
     assert!(json["heartbeat_age_ms"].as_f64().unwrap() < 5000.0);
+
+    let (_, _, body) = get(addr, "/metrics");
+    promtool_check(&body, "the endpoint of a random-mode daemon");
+    promtool_check(&text, "stats --prometheus of a random-mode daemon");
+}
+
+/// Runs `promtool check metrics` (Prometheus's own linter) on `text` and
+/// fails on any complaint; says so and checks nothing where promtool is
+/// not installed (scripts/test installs it: Debian package prometheus).
+fn promtool_check(text: &str, what: &str) {
+    use std::process::{Command, Stdio};
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            skip(
+                "promtool check metrics",
+                &format!(
+                    "cannot run promtool ({e}); install it (apt-get install prometheus; scripts/test does so as root)"
+                ),
+            );
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics rejects {what} ({}):\n{}{}\n--- the text:\n{text}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn unique_mode_reports_its_space_and_each_style_and_promtool_accepts_it() {
+    let dir = std::env::temp_dir().join(unique_name("metrics-unique").trim_start_matches('/'));
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    let dict = dir.join("d.dict");
+    // 1,000 and 100 nicknames, drawn 1 : 1.
+    std::fs::write(
+        &dict,
+        "[styles]\nstar 1 星{digits:3}\nmoon 1 月{digits:2}\n",
+    )
+    .unwrap();
+    let state = dir.join("s.state");
+    let name = unique_name("metrics-unique");
+    let (mut daemon, addr) = start_with_metrics(
+        &name,
+        &[
+            "--unique",
+            "--state",
+            state.to_str().unwrap(),
+            "--dict",
+            dict.to_str().unwrap(),
+        ],
+    );
+    let (code, _, err) = run_cli(
+        &["pull", "--name", &name, "-n", "300"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, 0, "{err}");
+    let e = scrape_when_full(addr, &name);
+    let v = |metric: &str| e.value(metric, &name);
+    let style = |metric: &str, style: &str| {
+        let key = format!("{metric}{{pool=\"{name}\",style=\"{style}\"}}");
+        *e.samples
+            .get(&key)
+            .unwrap_or_else(|| panic!("no sample {key} in {:?}", e.samples.keys()))
+    };
+    assert_eq!(e.types["nickpool_unique_space"], "gauge");
+    assert_eq!(e.types["nickpool_unique_style_used"], "gauge");
+    assert_eq!(e.types["nickpool_unique_style_space"], "gauge");
+    assert!(!e.types.contains_key("nickpool_unique_total"));
+    assert_eq!(v("nickpool_unique_space"), 1100.0);
+    assert_eq!(style("nickpool_unique_style_space", "star"), 1000.0);
+    assert_eq!(style("nickpool_unique_style_space", "moon"), 100.0);
+    // 300 pulled and 64 waiting in the ring, from both styles, moon used
+    // up (it gets half the draws) once about 200 were drawn.
+    let (star, moon) = (
+        style("nickpool_unique_style_used", "star"),
+        style("nickpool_unique_style_used", "moon"),
+    );
+    assert_eq!(moon, 100.0);
+    assert_eq!(star + moon, 364.0);
+    assert_eq!(v("nickpool_unique_remaining"), 1100.0 - 364.0);
+
+    let (code, text, err) = run_cli(
+        &["stats", "--name", &name, "--prometheus"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, 0, "{err}");
+    let file = parse(&text, &name);
+    assert_eq!(file.value("nickpool_unique_space", &name), 1100.0);
+    // Only the daemon knows its styles.
+    assert!(!file.types.contains_key("nickpool_unique_style_used"));
+
+    let (_, _, body) = get(addr, "/metrics");
+    promtool_check(&body, "the endpoint of a unique-mode daemon");
+    promtool_check(&text, "stats --prometheus of a unique-mode daemon");
+    assert_eq!(daemon.stop(), Some(0));
 }
 
 #[test]

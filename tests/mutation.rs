@@ -10,7 +10,7 @@
 //! observes, with the image that caused it, not the death of the test
 //! runner. The parent asserts that no child dies by a signal or fails, and
 //! the workers assert the client's promises on every image (see
-//! `nickpool::fuzzing`): no nickname longer than a slot allows or than the
+//! `nickpool_server::fuzzing`): no nickname longer than a slot allows or than the
 //! buffer, every nickname the payload of one of the image's slots, NUL
 //! terminators and lengths that match.
 //!
@@ -21,8 +21,8 @@
 mod common;
 
 use common::Rng;
-use nickpool::fuzzing::{PlantedImage, open_and_pull, sample_image};
 use nickpool::segment::{HEADER_SIZE, SLOTS_OFFSET, SegmentHeader, segment_size};
+use nickpool_server::fuzzing::{PlantedImage, open_and_pull, sample_image};
 use std::mem::offset_of;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nickpool::MAX_NICKNAME_LEN;
-use nickpool::generator::{Dictionary, Generator, LoadOptions, Seed};
+use nickpool_server::generator::{Dictionary, Generator, LoadOptions, Seed};
 use std::sync::Arc;
 
 fuzz_target!(|text: &[u8]| {

@@ -5,7 +5,7 @@
 //! 600,000,000 nicknames.
 
 pub fn fifty_thousand_words() -> String {
-    let alphabet: Vec<char> = nickpool::generator::Tgh::get()
+    let alphabet: Vec<char> = nickpool_server::generator::Tgh::get()
         .chars_up_to_level(1)
         .take(300)
         .collect();

@@ -20,7 +20,7 @@ pub fn root() -> PathBuf {
 /// target/<profile>/deps but copies them up to target/<profile> only on
 /// `cargo build`, so the copies up there may be stale: prefer deps/.
 pub fn lib_dir() -> PathBuf {
-    let profile_dir = Path::new(env!("CARGO_BIN_EXE_nickpool")).parent().unwrap();
+    let profile_dir = &super::binary::profile_dir();
     [profile_dir.join("deps"), profile_dir.to_path_buf()]
         .into_iter()
         .find(|dir| dir.join("libnickpool.so").exists() && dir.join("libnickpool.a").exists())
@@ -145,7 +145,8 @@ impl Build {
     }
 
     /// Compiles; a warning or error fails the test with the compiler's
-    /// output. Returns the executable.
+    /// output, the linker's warnings included (e.g. `gcc -static` warning
+    /// about getaddrinfo). Returns the executable.
     pub fn compile(self) -> PathBuf {
         let out = Command::new(&self.compiler)
             .arg(&self.std)
@@ -157,10 +158,11 @@ impl Build {
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.compiler));
         assert!(
-            out.status.success(),
-            "{} {} failed:\n{}",
+            out.status.success() && out.stderr.is_empty(),
+            "{} {} failed or warned ({}):\n{}",
             self.compiler,
             self.source.display(),
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
         self.output

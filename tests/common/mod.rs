@@ -4,17 +4,15 @@
 #![allow(dead_code)]
 
 pub mod big_dict;
+pub mod binary;
 pub mod c;
+
+pub use binary::nickpool_bin;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// The `nickpool` binary under test.
-pub fn nickpool_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_nickpool"))
-}
 
 /// A segment name no other test (or test run) uses.
 pub fn unique_name(tag: &str) -> String {
