@@ -141,7 +141,7 @@ impl Generator {
             // Under a length cap, one of the variants that fit.
             let pools: &[Pool] = match &style.fits {
                 None => &style.pools,
-                Some(fits) => fits.pick(self.rng.next_u64()),
+                Some(fits) => pick_variant(fits, &mut self.rng),
             };
             let mut len = 0;
             let mut prev_risk = 0u8;
@@ -165,7 +165,7 @@ impl Generator {
                     // included) the style is drawn again too, so each
                     // nickname stays exactly equally likely.
                     if dict.auto_weights {
-                        style = pick_style(dict, self.selection, &mut self.rng);
+                        style = repick_style(dict, self.selection, &mut self.rng);
                     }
                     continue;
                 }
@@ -180,6 +180,20 @@ impl Generator {
         let len = self.generate_into(&mut buf);
         String::from_utf8(buf[..len].to_vec()).expect("whole UTF-8 words")
     }
+}
+
+/// The variant of a capped style to draw from. Out of line, so that the
+/// uncapped path keeps its short code.
+#[inline(never)]
+fn pick_variant<'d>(fits: &'d length::Fits, rng: &mut ChaCha8Rng) -> &'d [Pool] {
+    fits.pick(rng.next_u64())
+}
+
+/// [`pick_style`] again after a blocked draw: rare, so out of line.
+#[cold]
+#[inline(never)]
+fn repick_style<'d>(dict: &'d Dictionary, selection: Selection, rng: &mut ChaCha8Rng) -> &'d Style {
+    pick_style(dict, selection, rng)
 }
 
 /// Draws the style of the next nickname: the selected one, or one by weight.

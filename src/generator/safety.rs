@@ -33,10 +33,48 @@ pub struct Safety {
     allow_terms: usize,
     /// Characters that occur in some blocked term at a position other than the
     /// first: a word starting with one may continue a term across a join.
-    head_risk: HashSet<char>,
+    head_risk: CharSet,
     /// Characters that occur in some blocked term at a position other than the
     /// last: a word ending with one may start a term across a join.
-    tail_risk: HashSet<char>,
+    tail_risk: CharSet,
+}
+
+/// A set of characters: a bitmap over the planes that hold the CJK
+/// ideographs (a lookup is a shift and a load, which matters when a
+/// dictionary of thousands of words is compiled), a hash set beyond.
+#[derive(Debug, Clone, Default)]
+struct CharSet {
+    bits: Vec<u64>,
+    others: HashSet<char>,
+}
+
+impl CharSet {
+    /// Code points below this are in the bitmap (through CJK Extension B
+    /// and its neighbours).
+    const BITMAP_END: u32 = 0x3_0000;
+
+    fn insert(&mut self, c: char) {
+        let n = c as u32;
+        if n < Self::BITMAP_END {
+            if self.bits.is_empty() {
+                self.bits = vec![0; (Self::BITMAP_END / 64) as usize];
+            }
+            self.bits[(n / 64) as usize] |= 1 << (n % 64);
+        } else {
+            self.others.insert(c);
+        }
+    }
+
+    fn contains(&self, c: char) -> bool {
+        let n = c as u32;
+        if n < Self::BITMAP_END {
+            self.bits
+                .get((n / 64) as usize)
+                .is_some_and(|w| w & (1 << (n % 64)) != 0)
+        } else {
+            self.others.contains(&c)
+        }
+    }
 }
 
 impl Safety {
@@ -50,8 +88,8 @@ impl Safety {
     {
         let block: Vec<String> = unique_terms(block);
         let allow: Vec<String> = unique_terms(allow);
-        let mut head_risk = HashSet::new();
-        let mut tail_risk = HashSet::new();
+        let mut head_risk = CharSet::default();
+        let mut tail_risk = CharSet::default();
         for term in &block {
             let chars: Vec<char> = term.chars().collect();
             for (i, &c) in chars.iter().enumerate() {
@@ -127,14 +165,14 @@ impl Safety {
         if word
             .chars()
             .next()
-            .is_some_and(|c| self.head_risk.contains(&c))
+            .is_some_and(|c| self.head_risk.contains(c))
         {
             flags |= RISK_HEAD;
         }
         if word
             .chars()
             .last()
-            .is_some_and(|c| self.tail_risk.contains(&c))
+            .is_some_and(|c| self.tail_risk.contains(c))
         {
             flags |= RISK_TAIL;
         }
