@@ -175,10 +175,12 @@ pub struct Style {
     pub(crate) weight: u64,
     pub(crate) template: String,
     pub(crate) pools: Vec<Pool>,
-    /// Under a length cap ([`Dictionary::limit_chars`]): the combinations
-    /// that fit, which the generator draws from instead of `pools`. `None`
-    /// without a cap, or when none fits (the style's weight is then 0).
+    /// Under a length cap ([`Dictionary::limit_chars`]) that some but not
+    /// all of the style's combinations fit: those that do, which the
+    /// generator draws from instead of `pools`.
     pub(crate) fits: Option<Box<Fits>>,
+    /// Under a length cap, nothing fits: the weight is 0.
+    pub(crate) left_out: bool,
     pub(crate) max_len: usize,
     pub(crate) line: usize,
 }
@@ -209,8 +211,9 @@ impl Style {
         self.pools.iter().map(|p| p.entries.len() as u128).product()
     }
 
-    /// Under a length cap, the combinations that fit; `None` without a cap
-    /// or when none does.
+    /// Under a length cap, the combinations that fit; `None` without a cap,
+    /// when all fit (draw from the pools as without a cap) or when none does
+    /// ([`Dictionary::style_fits`]).
     pub fn fits(&self) -> Option<&Fits> {
         self.fits.as_deref()
     }
@@ -333,6 +336,7 @@ impl Dictionary {
                     n
                 ],
                 fits: None,
+                left_out: false,
                 max_len: 4 * n,
                 line: 0,
             })
@@ -1204,6 +1208,7 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
             template: style.template.clone(),
             pools,
             fits: None,
+            left_out: false,
             max_len,
             line: style.line,
         });
