@@ -1053,6 +1053,22 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                 continue;
             }
         };
+        // Joins are checked between words, and a literal's joins with its
+        // words below; a blocked term inside the literal itself would pass
+        // both.
+        if let Some(Part::Literal(l)) = parts
+            .iter()
+            .find(|p| matches!(p, Part::Literal(l) if safety.is_blocked(l)))
+        {
+            problems.push(Problem {
+                line: style.line,
+                message: format!(
+                    "style '{}': the template's text '{l}' contains a blocked term; change the template",
+                    style.name
+                ),
+            });
+            continue;
+        }
         let mut pools: Vec<Pool> = Vec::new();
         let mut longest_words: Vec<usize> = Vec::new();
         let mut prefix = String::new();
@@ -1579,6 +1595,17 @@ pn 1 {p}{n}
     fn numbers_the_blocklist_forbids_are_dropped() {
         let d = load(&format!("{SMALL}num 1 {{noun}}{{digits:1}}\n[block]\n4\n")).unwrap();
         assert_eq!(d.count_style(2), Count::Exact(2 * 9));
+    }
+
+    #[test]
+    fn a_blocked_term_in_a_template_is_refused() {
+        let p = problems("[class n]\n奶糖 x\n[styles]\nbad 1 {n}傻瓜\n[block]\n傻瓜\n");
+        assert_eq!(p[0].0, 4);
+        assert!(
+            p[0].1
+                .contains("the template's text '傻瓜' contains a blocked term"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -145,19 +145,28 @@ impl Generator {
             };
             let mut len = 0;
             let mut prev_risk = 0u8;
-            let mut risky_join = false;
+            // Where the joins are whose words' risk flags say a blocked term
+            // could form across them (every entry is at least one byte, so a
+            // nickname has fewer joins than bytes).
+            let mut risky_joins = [0u8; crate::MAX_NICKNAME_LEN];
+            let mut n_risky = 0;
             for pool in pools {
                 let entry: Entry =
                     pool.entries[below(&mut self.rng, pool.entries.len() as u64) as usize];
-                risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
+                risky_joins[n_risky] = len as u8;
+                n_risky += usize::from(prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0);
                 prev_risk = entry.risk;
                 copy_entry(&dict.arena, entry, out, len);
                 len += entry.len as usize;
             }
-            // Only a join where a blocked term could form needs the full check.
-            if risky_join {
+            // Only a join where a blocked term could form needs the full
+            // check, and only if the two characters at it are adjacent in
+            // some blocked term.
+            if n_risky > 0 {
                 let text = std::str::from_utf8(&out[..len]).expect("whole UTF-8 words");
-                if dict.safety.is_blocked(text) {
+                if dict.safety.may_cross(text, &risky_joins[..n_risky])
+                    && dict.safety.is_blocked(text)
+                {
                     self.redraws += 1;
                     // A blocked combination is redrawn within its style, so
                     // each style keeps exactly its weight's share; with
