@@ -36,6 +36,28 @@ fn generation(c: &mut Criterion) {
             b.iter(|| black_box(g.generate_into(black_box(&mut buf))))
         });
     }
+    // Under a length cap: a variant draw (one length group per placeholder)
+    // before the words.
+    let mut capped = Dictionary::embedded();
+    capped
+        .limit_chars(6)
+        .expect("default styles fit in 6 characters");
+    let capped = Arc::new(capped);
+    let mut g = Generator::new(Arc::clone(&capped), Seed::Fixed(1), 0);
+    group.bench_function("generate_into/max-chars-6/all-styles", |b| {
+        b.iter(|| black_box(g.generate_into(black_box(&mut buf))))
+    });
+    for (i, style) in capped.styles().iter().enumerate() {
+        if !capped.style_fits(i) {
+            continue;
+        }
+        let mut g = Generator::new(Arc::clone(&capped), Seed::Fixed(1), 0)
+            .with_selection(Selection::Only(i));
+        group.bench_function(
+            BenchmarkId::new("generate_into/max-chars-6", style.name()),
+            |b| b.iter(|| black_box(g.generate_into(black_box(&mut buf)))),
+        );
+    }
     for charset in [Charset::Common, Charset::ExtB] {
         let d = Arc::new(Dictionary::for_charset(charset, dict.safety().clone()));
         let mut g = Generator::new(d, Seed::Fixed(1), 0);

@@ -41,7 +41,7 @@ use super::length::Fits;
 use super::safety::{RISK_HEAD, RISK_TAIL, Safety};
 use super::weighted::Picker;
 use crate::MAX_NICKNAME_LEN;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -175,10 +175,12 @@ pub struct Style {
     pub(crate) weight: u64,
     pub(crate) template: String,
     pub(crate) pools: Vec<Pool>,
-    /// Under a length cap ([`Dictionary::limit_chars`]): the combinations
-    /// that fit, which the generator draws from instead of `pools`. `None`
-    /// without a cap, or when none fits (the style's weight is then 0).
+    /// Under a length cap ([`Dictionary::limit_chars`]) that some but not
+    /// all of the style's combinations fit: those that do, which the
+    /// generator draws from instead of `pools`.
     pub(crate) fits: Option<Box<Fits>>,
+    /// Under a length cap, nothing fits: the weight is 0.
+    pub(crate) left_out: bool,
     pub(crate) max_len: usize,
     pub(crate) line: usize,
 }
@@ -209,8 +211,9 @@ impl Style {
         self.pools.iter().map(|p| p.entries.len() as u128).product()
     }
 
-    /// Under a length cap, the combinations that fit; `None` without a cap
-    /// or when none does.
+    /// Under a length cap, the combinations that fit; `None` without a cap,
+    /// when all fit (draw from the pools as without a cap) or when none does
+    /// ([`Dictionary::style_fits`]).
     pub fn fits(&self) -> Option<&Fits> {
         self.fits.as_deref()
     }
@@ -333,6 +336,7 @@ impl Dictionary {
                     n
                 ],
                 fits: None,
+                left_out: false,
                 max_len: 4 * n,
                 line: 0,
             })
@@ -871,6 +875,7 @@ fn digits_width(inner: &str) -> Option<Result<usize, String>> {
 fn parse_template<'a>(
     style: &'a RawStyle,
     classes: &'a [RawClass],
+    class_tags: &[HashSet<&str>],
     digits: &'a [RawClass],
 ) -> Result<Vec<Part<'a>>, String> {
     let mut parts = Vec::new();
@@ -903,9 +908,9 @@ fn parse_template<'a>(
                     ),
                     None => (inner, None),
                 };
-                let class = classes
+                let class_index = classes
                     .iter()
-                    .find(|c| c.name == class_name)
+                    .position(|c| c.name == class_name)
                     .ok_or_else(|| {
                         let known: Vec<_> = classes.iter().map(|c| c.name.as_str()).collect();
                         format!(
@@ -918,9 +923,10 @@ fn parse_template<'a>(
                             }
                         )
                     })?;
+                let class = &classes[class_index];
                 if let Some(select) = &select {
                     for tag in select.tags() {
-                        if !class.words.iter().any(|w| w.tags.iter().any(|t| t == tag)) {
+                        if !class_tags[class_index].contains(tag) {
                             return Err(format!(
                                 "style '{}': {label} names tag '{tag}', but no word of class '{}' carries it",
                                 style.name, class.name
@@ -968,7 +974,7 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
     let mut warnings = Vec::new();
 
     // Words blocked on their own are dropped from their class.
-    let mut blocked_words: std::collections::HashSet<(&str, &str)> = Default::default();
+    let mut blocked_words: HashSet<(&str, &str)> = Default::default();
     for class in &raw.classes {
         for word in &class.words {
             if safety.is_blocked(&word.text) {
@@ -1017,10 +1023,27 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
         }
     }
 
+    // Every tag some word of a class carries, for the placeholder checks.
+    let class_tags: Vec<HashSet<&str>> = raw
+        .classes
+        .iter()
+        .map(|c| {
+            c.words
+                .iter()
+                .flat_map(|w| w.tags.iter().map(String::as_str))
+                .collect()
+        })
+        .collect();
     let mut arena = Vec::new();
     let mut styles = Vec::new();
+    // Styles often share a placeholder with the same literal text around it
+    // ({act:home} in several 古风 styles): such a pool is built once, and
+    // its words are stored once in the arena.
+    // With each pool, the longest word its placeholder selects (blocked or
+    // not), for the slot-size check.
+    let mut built: HashMap<(&str, String, &str), (Pool, usize)> = HashMap::new();
     for style in &raw.styles {
-        let parts = match parse_template(style, &raw.classes, &digits) {
+        let parts = match parse_template(style, &raw.classes, &class_tags, &digits) {
             Ok(p) => p,
             Err(message) => {
                 problems.push(Problem {
@@ -1030,7 +1053,24 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                 continue;
             }
         };
+        // Joins are checked between words, and a literal's joins with its
+        // words below; a blocked term inside the literal itself would pass
+        // both.
+        if let Some(Part::Literal(l)) = parts
+            .iter()
+            .find(|p| matches!(p, Part::Literal(l) if safety.is_blocked(l)))
+        {
+            problems.push(Problem {
+                line: style.line,
+                message: format!(
+                    "style '{}': the template's text '{l}' contains a blocked term; change the template",
+                    style.name
+                ),
+            });
+            continue;
+        }
         let mut pools: Vec<Pool> = Vec::new();
+        let mut longest_words: Vec<usize> = Vec::new();
         let mut prefix = String::new();
         let mut style_ok = true;
         for (i, part) in parts.iter().enumerate() {
@@ -1053,12 +1093,28 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                 Some(Part::Literal(l)) => *l,
                 _ => "",
             };
+            let key = (
+                *label,
+                if pools.is_empty() {
+                    prefix.clone()
+                } else {
+                    String::new()
+                },
+                suffix,
+            );
+            if let Some((pool, longest)) = built.get(&key) {
+                pools.push(pool.clone());
+                longest_words.push(*longest);
+                continue;
+            }
             let mut entries = Vec::new();
             let mut fused = String::new();
+            let mut longest = 0;
             for word in class
                 .words
                 .iter()
                 .filter(|w| select.as_ref().is_none_or(|s| s.matches(w)))
+                .inspect(|w| longest = longest.max(w.text.len()))
                 .filter(|w| {
                     blocked_words.is_empty()
                         || !blocked_words.contains(&(class.name.as_str(), w.text.as_str()))
@@ -1101,8 +1157,19 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                     ),
                 });
                 style_ok = false;
+            } else {
+                built.insert(
+                    key,
+                    (
+                        Pool {
+                            entries: entries.clone(),
+                        },
+                        longest,
+                    ),
+                );
             }
             pools.push(Pool { entries });
+            longest_words.push(longest);
         }
         if !style_ok {
             continue;
@@ -1111,17 +1178,14 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
             .iter()
             .map(|p| p.entries.iter().map(|e| e.len as usize).max().unwrap_or(0))
             .sum();
-        let longest_class_words = parts.iter().map(|p| match p {
-            Part::Literal(l) => l.len(),
-            Part::Slot { class, select, .. } => class
-                .words
-                .iter()
-                .filter(|w| select.as_ref().is_none_or(|s| s.matches(w)))
-                .map(|w| w.text.len())
-                .max()
-                .unwrap_or(0),
-        });
-        let possible: usize = longest_class_words.sum();
+        let literals: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Literal(l) => l.len(),
+                Part::Slot { .. } => 0,
+            })
+            .sum();
+        let possible: usize = literals + longest_words.iter().sum::<usize>();
         if possible > MAX_NICKNAME_LEN {
             problems.push(Problem {
                 line: style.line,
@@ -1160,6 +1224,7 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
             template: style.template.clone(),
             pools,
             fits: None,
+            left_out: false,
             max_len,
             line: style.line,
         });
@@ -1297,6 +1362,24 @@ d 1 {adj:-mood}的{noun:water|bird,-animal|colored}
         assert_eq!(words_of(&d, 3, 1), ["白鸽", "湖水"]);
         assert_eq!(d.count(), Count::Exact(4 + 6 + 1 + 4));
         assert_eq!(d.word_count(), 7);
+    }
+
+    #[test]
+    fn styles_share_a_pool_only_with_the_same_literal_text_around_it() {
+        let d = load(
+            "[class n]\n猫 x\n狗 y\n[styles]\na 1 {n}的{n:x}\nb 1 小{n}的{n:x}\nc 1 {n}{n:x}\n",
+        )
+        .unwrap();
+        assert_eq!(words_of(&d, 0, 0), ["猫的", "狗的"]);
+        assert_eq!(words_of(&d, 1, 0), ["小猫的", "小狗的"]);
+        assert_eq!(words_of(&d, 2, 0), ["猫", "狗"]);
+        for style in 0..3 {
+            assert_eq!(words_of(&d, style, 1), ["猫"]);
+        }
+        // {n:x} at the end of a, b and c is one pool, stored once.
+        let offset = |style: usize| d.styles()[style].pools[1].entries[0].offset;
+        assert_eq!(offset(0), offset(1));
+        assert_eq!(offset(0), offset(2));
     }
 
     #[test]
@@ -1512,6 +1595,17 @@ pn 1 {p}{n}
     fn numbers_the_blocklist_forbids_are_dropped() {
         let d = load(&format!("{SMALL}num 1 {{noun}}{{digits:1}}\n[block]\n4\n")).unwrap();
         assert_eq!(d.count_style(2), Count::Exact(2 * 9));
+    }
+
+    #[test]
+    fn a_blocked_term_in_a_template_is_refused() {
+        let p = problems("[class n]\n奶糖 x\n[styles]\nbad 1 {n}傻瓜\n[block]\n傻瓜\n");
+        assert_eq!(p[0].0, 4);
+        assert!(
+            p[0].1
+                .contains("the template's text '傻瓜' contains a blocked term"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -198,36 +198,50 @@ impl Dictionary {
     /// If the dictionary already has a cap.
     pub fn limit_chars(&mut self, max_chars: usize) -> Result<(), String> {
         assert!(self.max_chars.is_none(), "the dictionary already has a cap");
-        let mut notes = Vec::new();
-        for style in &mut self.styles {
-            style.fits = Fits::build(&style.pools, max_chars)
-                .map_err(|e| format!("style '{}': {e}", style.name))?
-                .map(Box::new);
-            match &style.fits {
-                None => {
-                    style.weight = 0;
-                    notes.push(Problem {
-                        line: style.line,
-                        message: format!(
-                            "style '{}' has no nickname of at most {max_chars} characters (its shortest has {}); it is left out",
-                            style.name,
-                            shortest(&style.pools)
-                        ),
-                    });
+        // What fits of each style: everything (no variants needed, the
+        // generator draws as without a cap), some (variants), or nothing.
+        let mut limited = Vec::with_capacity(self.styles.len());
+        for style in &self.styles {
+            let fits = if longest(&style.pools) <= max_chars {
+                Ok(None)
+            } else {
+                match Fits::build(&style.pools, max_chars) {
+                    Ok(Some(fits)) => Ok(Some(Box::new(fits))),
+                    Ok(None) => Err(shortest(&style.pools)),
+                    Err(e) => return Err(format!("style '{}': {e}", style.name)),
                 }
-                Some(fits) if self.auto_weights => style.weight = fits.combinations(),
-                Some(_) => {}
-            }
+            };
+            limited.push(fits);
         }
-        if self.styles.iter().all(|s| s.fits.is_none()) {
+        if limited.iter().all(Result::is_err) {
             let shortest = self.styles.iter().map(|s| shortest(&s.pools)).min();
             return Err(format!(
                 "no nickname has at most {max_chars} characters (the shortest has {}); raise --max-chars",
                 shortest.unwrap_or(0)
             ));
         }
+        for (style, fits) in self.styles.iter_mut().zip(limited) {
+            match fits {
+                Err(shortest) => {
+                    style.weight = 0;
+                    style.left_out = true;
+                    self.warnings.push(Problem {
+                        line: style.line,
+                        message: format!(
+                            "style '{}' has no nickname of at most {max_chars} characters (its shortest has {shortest}); it is left out",
+                            style.name
+                        ),
+                    });
+                }
+                Ok(fits) => {
+                    if let (Some(fits), true) = (&fits, self.auto_weights) {
+                        style.weight = fits.combinations();
+                    }
+                    style.fits = fits;
+                }
+            }
+        }
         self.max_chars = Some(max_chars);
-        self.warnings.extend(notes);
         self.index_weights();
         Ok(())
     }
@@ -240,7 +254,7 @@ impl Dictionary {
     /// True when style `style` can produce a nickname under the cap (always
     /// without a cap).
     pub fn style_fits(&self, style: usize) -> bool {
-        self.max_chars.is_none() || self.styles[style].fits.is_some()
+        !self.styles[style].left_out
     }
 
     /// [`Dictionary::style_fits`] as a message for `--style`.
@@ -352,6 +366,20 @@ impl Dictionary {
         }
         len
     }
+}
+
+/// The most characters a combination of `pools` can have.
+fn longest(pools: &[Pool]) -> usize {
+    pools
+        .iter()
+        .map(|p| {
+            p.entries
+                .iter()
+                .map(|e| usize::from(e.chars))
+                .max()
+                .unwrap_or(0)
+        })
+        .sum()
 }
 
 /// The fewest characters a combination of `pools` can have.
@@ -484,6 +512,14 @@ one 1 {a}
                 .unwrap_err()
                 .contains("raise --max-chars")
         );
+        // A cap every combination fits costs nothing: no variants.
+        let mut d = load(MIXED);
+        d.limit_chars(5).unwrap();
+        assert!(d.styles()[0].fits().is_none() && d.style_fits(0));
+        assert_eq!(d.count_style(0), Count::Exact(6));
+        let mut d = load(MIXED);
+        d.limit_chars(4).unwrap();
+        assert_eq!(d.styles()[0].fits().unwrap().combinations(), 5);
         let err = load(MIXED).limit_chars(0).unwrap_err();
         assert!(
             err.contains("no nickname has at most 0 characters (the shortest has 1)"),

@@ -141,23 +141,32 @@ impl Generator {
             // Under a length cap, one of the variants that fit.
             let pools: &[Pool] = match &style.fits {
                 None => &style.pools,
-                Some(fits) => fits.pick(self.rng.next_u64()),
+                Some(fits) => pick_variant(fits, &mut self.rng),
             };
             let mut len = 0;
             let mut prev_risk = 0u8;
-            let mut risky_join = false;
+            // Where the joins are whose words' risk flags say a blocked term
+            // could form across them (every entry is at least one byte, so a
+            // nickname has fewer joins than bytes).
+            let mut risky_joins = [0u8; crate::MAX_NICKNAME_LEN];
+            let mut n_risky = 0;
             for pool in pools {
                 let entry: Entry =
                     pool.entries[below(&mut self.rng, pool.entries.len() as u64) as usize];
-                risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
+                risky_joins[n_risky] = len as u8;
+                n_risky += usize::from(prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0);
                 prev_risk = entry.risk;
                 copy_entry(&dict.arena, entry, out, len);
                 len += entry.len as usize;
             }
-            // Only a join where a blocked term could form needs the full check.
-            if risky_join {
+            // Only a join where a blocked term could form needs the full
+            // check, and only if the two characters at it are adjacent in
+            // some blocked term.
+            if n_risky > 0 {
                 let text = std::str::from_utf8(&out[..len]).expect("whole UTF-8 words");
-                if dict.safety.is_blocked(text) {
+                if dict.safety.may_cross(text, &risky_joins[..n_risky])
+                    && dict.safety.is_blocked(text)
+                {
                     self.redraws += 1;
                     // A blocked combination is redrawn within its style, so
                     // each style keeps exactly its weight's share; with
@@ -165,7 +174,7 @@ impl Generator {
                     // included) the style is drawn again too, so each
                     // nickname stays exactly equally likely.
                     if dict.auto_weights {
-                        style = pick_style(dict, self.selection, &mut self.rng);
+                        style = repick_style(dict, self.selection, &mut self.rng);
                     }
                     continue;
                 }
@@ -180,6 +189,20 @@ impl Generator {
         let len = self.generate_into(&mut buf);
         String::from_utf8(buf[..len].to_vec()).expect("whole UTF-8 words")
     }
+}
+
+/// The variant of a capped style to draw from. Out of line, so that the
+/// uncapped path keeps its short code.
+#[inline(never)]
+fn pick_variant<'d>(fits: &'d length::Fits, rng: &mut ChaCha8Rng) -> &'d [Pool] {
+    fits.pick(rng.next_u64())
+}
+
+/// [`pick_style`] again after a blocked draw: rare, so out of line.
+#[cold]
+#[inline(never)]
+fn repick_style<'d>(dict: &'d Dictionary, selection: Selection, rng: &mut ChaCha8Rng) -> &'d Style {
+    pick_style(dict, selection, rng)
 }
 
 /// Draws the style of the next nickname: the selected one, or one by weight.

@@ -33,10 +33,100 @@ pub struct Safety {
     allow_terms: usize,
     /// Characters that occur in some blocked term at a position other than the
     /// first: a word starting with one may continue a term across a join.
-    head_risk: HashSet<char>,
+    head_risk: CharSet,
     /// Characters that occur in some blocked term at a position other than the
     /// last: a word ending with one may start a term across a join.
-    tail_risk: HashSet<char>,
+    tail_risk: CharSet,
+    /// Every two characters adjacent in some blocked term. A blocked
+    /// occurrence that crosses a join holds the characters on either side
+    /// of it, so a join whose pair is not here is safe.
+    pairs: PairSet,
+}
+
+/// A set of character pairs: open addressing over 64-bit keys, small enough
+/// to stay in the first-level cache, one multiply and (nearly always) one
+/// load per lookup.
+#[derive(Debug, Clone)]
+struct PairSet {
+    /// `(first << 32) | second`; 0 marks an empty slot (no pair is 0, as
+    /// terms hold no NUL).
+    slots: Vec<u64>,
+}
+
+impl PairSet {
+    fn new(pairs: &HashSet<(char, char)>) -> PairSet {
+        let capacity = (pairs.len() * 4).next_power_of_two().max(16);
+        let mut set = PairSet {
+            slots: vec![0; capacity],
+        };
+        for &(a, b) in pairs {
+            let key = Self::key(a, b);
+            let mut i = set.home(key);
+            while set.slots[i] != 0 {
+                i = (i + 1) & (capacity - 1);
+            }
+            set.slots[i] = key;
+        }
+        set
+    }
+
+    fn key(a: char, b: char) -> u64 {
+        (u64::from(a) << 32) | u64::from(b)
+    }
+
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (self.slots.len() - 1)
+    }
+
+    fn contains(&self, a: char, b: char) -> bool {
+        let key = Self::key(a, b);
+        let mut i = self.home(key);
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                k if k == key => return true,
+                _ => i = (i + 1) & (self.slots.len() - 1),
+            }
+        }
+    }
+}
+
+/// A set of characters: a bitmap over the planes that hold the CJK
+/// ideographs (a lookup is a shift and a load, which matters when a
+/// dictionary of thousands of words is compiled), a hash set beyond.
+#[derive(Debug, Clone, Default)]
+struct CharSet {
+    bits: Vec<u64>,
+    others: HashSet<char>,
+}
+
+impl CharSet {
+    /// Code points below this are in the bitmap (through CJK Extension B
+    /// and its neighbours).
+    const BITMAP_END: u32 = 0x3_0000;
+
+    fn insert(&mut self, c: char) {
+        let n = c as u32;
+        if n < Self::BITMAP_END {
+            if self.bits.is_empty() {
+                self.bits = vec![0; (Self::BITMAP_END / 64) as usize];
+            }
+            self.bits[(n / 64) as usize] |= 1 << (n % 64);
+        } else {
+            self.others.insert(c);
+        }
+    }
+
+    fn contains(&self, c: char) -> bool {
+        let n = c as u32;
+        if n < Self::BITMAP_END {
+            self.bits
+                .get((n / 64) as usize)
+                .is_some_and(|w| w & (1 << (n % 64)) != 0)
+        } else {
+            self.others.contains(&c)
+        }
+    }
 }
 
 impl Safety {
@@ -50,8 +140,9 @@ impl Safety {
     {
         let block: Vec<String> = unique_terms(block);
         let allow: Vec<String> = unique_terms(allow);
-        let mut head_risk = HashSet::new();
-        let mut tail_risk = HashSet::new();
+        let mut head_risk = CharSet::default();
+        let mut tail_risk = CharSet::default();
+        let mut pairs = HashSet::new();
         for term in &block {
             let chars: Vec<char> = term.chars().collect();
             for (i, &c) in chars.iter().enumerate() {
@@ -60,6 +151,7 @@ impl Safety {
                 }
                 if i + 1 < chars.len() {
                     tail_risk.insert(c);
+                    pairs.insert((c, chars[i + 1]));
                 }
             }
         }
@@ -70,6 +162,7 @@ impl Safety {
             allow: build_matcher(&allow),
             head_risk,
             tail_risk,
+            pairs: PairSet::new(&pairs),
         }
     }
 
@@ -116,6 +209,24 @@ impl Safety {
         false
     }
 
+    /// Whether a blocked term may cross one of the joins of `text` at byte
+    /// offsets `joins`: whether the characters on either side of one of
+    /// them are adjacent in some blocked term. When not, no blocked term
+    /// crosses those joins and the full check can be skipped. Never
+    /// allocates.
+    ///
+    /// # Panics
+    /// If a join is not at a character boundary strictly inside `text`.
+    pub(crate) fn may_cross(&self, text: &str, joins: &[u8]) -> bool {
+        joins.iter().any(|&at| {
+            let (left, right) = text.split_at(usize::from(at));
+            let (Some(a), Some(b)) = (left.chars().next_back(), right.chars().next()) else {
+                panic!("join {at} is not inside {text:?}");
+            };
+            self.pairs.contains(a, b)
+        })
+    }
+
     /// The join-risk flags of a word: [`RISK_HEAD`] if its first character
     /// could continue a blocked term begun by the word before it,
     /// [`RISK_TAIL`] if its last character could begin a blocked term that
@@ -127,14 +238,14 @@ impl Safety {
         if word
             .chars()
             .next()
-            .is_some_and(|c| self.head_risk.contains(&c))
+            .is_some_and(|c| self.head_risk.contains(c))
         {
             flags |= RISK_HEAD;
         }
         if word
             .chars()
             .last()
-            .is_some_and(|c| self.tail_risk.contains(&c))
+            .is_some_and(|c| self.tail_risk.contains(c))
         {
             flags |= RISK_TAIL;
         }
@@ -203,6 +314,21 @@ mod tests {
         assert_eq!(s.join_risk("大"), RISK_TAIL);
         assert_eq!(s.join_risk("奶糖"), RISK_HEAD);
         assert_eq!(s.join_risk("星辰"), 0);
+    }
+
+    #[test]
+    fn only_joins_between_adjacent_term_characters_may_cross() {
+        let s = sample();
+        // 大|奶糖: 大奶 is a term.
+        assert!(s.may_cross("大奶糖", &[3]));
+        // 傻|瓜 crosses; 小|傻瓜 does not (小傻 is in no term).
+        assert!(s.may_cross("傻瓜", &[3]));
+        assert!(!s.may_cross("小傻瓜", &[3]));
+        assert!(s.may_cross("小傻瓜", &[3, 6]));
+        // Flagged by the coarse join risk, but 大|大 is in no term.
+        assert_eq!(s.join_risk("大") & RISK_TAIL, RISK_TAIL);
+        assert!(!s.may_cross("大大", &[3]));
+        assert!(!Safety::none().may_cross("大奶", &[3]));
     }
 
     #[test]
