@@ -145,16 +145,11 @@ impl Generator {
             };
             let mut len = 0;
             let mut prev_risk = 0u8;
-            // Where the joins are whose words' risk flags say a blocked term
-            // could form across them (every entry is at least one byte, so a
-            // nickname has fewer joins than bytes).
-            let mut risky_joins = [0u8; crate::MAX_NICKNAME_LEN];
-            let mut n_risky = 0;
+            let mut risky_join = false;
             for pool in pools {
                 let entry: Entry =
                     pool.entries[below(&mut self.rng, pool.entries.len() as u64) as usize];
-                risky_joins[n_risky] = len as u8;
-                n_risky += usize::from(prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0);
+                risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
                 prev_risk = entry.risk;
                 copy_entry(&dict.arena, entry, out, len);
                 len += entry.len as usize;
@@ -162,22 +157,20 @@ impl Generator {
             // Only a join where a blocked term could form needs the full
             // check, and only if the two characters at it are adjacent in
             // some blocked term.
-            if n_risky > 0 {
-                let text = std::str::from_utf8(&out[..len]).expect("whole UTF-8 words");
-                if dict.safety.may_cross(text, &risky_joins[..n_risky])
-                    && dict.safety.is_blocked(text)
-                {
-                    self.redraws += 1;
-                    // A blocked combination is redrawn within its style, so
-                    // each style keeps exactly its weight's share; with
-                    // `auto` weights (a style's combinations, blocked ones
-                    // included) the style is drawn again too, so each
-                    // nickname stays exactly equally likely.
-                    if dict.auto_weights {
-                        style = repick_style(dict, self.selection, &mut self.rng);
-                    }
-                    continue;
+            // Only a join where a blocked term could form needs the full
+            // check, and only if the nickname holds two characters that
+            // are adjacent in some blocked term.
+            if risky_join && blocked_across(dict, &out[..len]) {
+                self.redraws += 1;
+                // A blocked combination is redrawn within its style, so each
+                // style keeps exactly its weight's share; with `auto` weights
+                // (a style's combinations, blocked ones included) the style
+                // is drawn again too, so each nickname stays exactly equally
+                // likely.
+                if dict.auto_weights {
+                    style = repick_style(dict, self.selection, &mut self.rng);
                 }
+                continue;
             }
             return len;
         }
@@ -189,6 +182,14 @@ impl Generator {
         let len = self.generate_into(&mut buf);
         String::from_utf8(buf[..len].to_vec()).expect("whole UTF-8 words")
     }
+}
+
+/// Whether a blocked term forms in `nickname`, one of whose joins the risk
+/// flags marked. Out of line: the common path stays short.
+#[inline(never)]
+fn blocked_across(dict: &Dictionary, nickname: &[u8]) -> bool {
+    let text = std::str::from_utf8(nickname).expect("whole UTF-8 words");
+    dict.safety.may_hold_term(text) && dict.safety.is_blocked(text)
 }
 
 /// The variant of a capped style to draw from. Out of line, so that the
