@@ -7,6 +7,9 @@
 //!   process (`daemon::serve`);
 //! - `nickpool/batch-16`, `nickpool/batch-64`: `Client::next_batch`, time
 //!   per nickname;
+//! - `nickpool/threads-N`: N threads of this process pulling at once
+//!   through one handle (each from the home shard of its CPU, with its own
+//!   runs), time per nickname of all of them together;
 //! - `c-abi/nickpool_next`: `nickpool_next` through `libnickpool.so`, loaded
 //!   at run time with libloading (the cdylib cargo builds next to this
 //!   bench), as a C program would call it;
@@ -21,11 +24,17 @@
 //! Every routine copies the nickname into a caller buffer and `black_box`es
 //! it: a pull that never touches the payload measures nothing.
 //!
+//! `Client::next` hands out most nicknames from the calling thread's run
+//! (claimed up to 16 at a time in one atomic step), so a single call is
+//! mostly a copy from the thread's own memory and, every 16 calls, a claim
+//! that copies 16 slot lines.
+//!
 //! Criterion calls back to back, and one consumer pulls faster than one
-//! daemon generates (about 40 ns a nickname with the slot writes), so the
-//! `nickpool/*` figures are the sustained rate with the ring running dry:
-//! the daemon's refill rate, not the pull. `nickpool bench --rate N` paces
-//! the pulls below it to time the pull itself.
+//! producer thread generates (about 40 ns a nickname with the slot writes),
+//! so the `nickpool/*` figures are the sustained rate with the shards
+//! running dry: the daemon's refill rate, not the pull. `nickpool bench
+//! --rate N` paces the pulls below it to time the pull itself, and
+//! `nickpool bench --sweep` measures many processes.
 //!
 //! `cargo bench --bench pull`
 
@@ -166,6 +175,27 @@ fn c_abi(c: &mut Criterion, name: &str) {
     unsafe { close(handle) };
 }
 
+/// `threads` threads pull `iters` nicknames in all through one handle, one
+/// by one; the time per nickname is the wall time over `iters`.
+fn threads_per_nickname(client: &Client, threads: u64, iters: u64) -> Duration {
+    let each = iters.div_ceil(threads);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut buf: Buf = [0; BUF_LEN];
+                for _ in 0..each {
+                    let len = client.next(&mut buf, TIMEOUT).expect("next");
+                    black_box(&buf[..len]);
+                }
+            });
+        }
+    });
+    start
+        .elapsed()
+        .mul_f64(iters as f64 / (each * threads) as f64)
+}
+
 /// Pulls in batches of `k` until `iters` nicknames are in; the time per
 /// nickname is the time per iteration.
 fn batch_per_nickname(client: &Client, buf: &mut Buf, k: usize, iters: u64) -> Duration {
@@ -197,6 +227,16 @@ fn pull(c: &mut Criterion) {
         for k in [16, 64] {
             group.bench_function(format!("nickpool/batch-{k}"), |b| {
                 b.iter_custom(|iters| batch_per_nickname(&client, &mut buf, k, iters))
+            });
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        for threads in [2, cpus]
+            .into_iter()
+            .filter(|&t| t >= 2)
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            group.bench_function(format!("nickpool/threads-{threads}"), |b| {
+                b.iter_custom(|iters| threads_per_nickname(&client, threads, iters))
             });
         }
         group.finish();

@@ -129,7 +129,7 @@ fn per_nickname(c: &mut Criterion) {
                 let start = Instant::now();
                 while left > 0 {
                     let unique = source.as_mut().expect("a source");
-                    if black_box(unique.next_into(black_box(&mut buf))).is_none() {
+                    if black_box(unique.next_into(0, black_box(&mut buf))).is_none() {
                         break;
                     }
                     left -= 1;

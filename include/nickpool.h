@@ -342,7 +342,8 @@ uint32_t nickpool_abi_version(void);
  * handle only if no other thread of the parent was inside a nickpool
  * call on that handle at the moment of fork (e.g. a single-threaded
  * parent). Either way every nickname goes to exactly one caller across
- * all processes.
+ * all processes: the child never hands out the nicknames its parent's
+ * threads had claimed ahead (see nickpool_next()).
  */
 nickpool_status nickpool_open(const char *name, struct nickpool_client **out_client);
 
@@ -413,6 +414,13 @@ void nickpool_close(struct nickpool_client *client);
  *
  * Thread-safety: any number of threads may call this on one handle at
  * once; each nickname goes to exactly one caller. Not async-signal-safe.
+ *
+ * Claims ahead: a thread claims up to 32 nicknames at once (1, 2, 4, …
+ * as it keeps calling) and hands them to its following calls on the same
+ * handle without touching shared memory. A thread that exits, or a
+ * process that exits or is killed, loses what it had claimed and not yet
+ * returned: at most 32 nicknames per thread and handle, never handed out
+ * to anyone.
  */
 nickpool_status nickpool_next(struct nickpool_client *client,
                               char *buf,

@@ -507,7 +507,8 @@ pub extern "C" fn nickpool_abi_version() -> u32 {
 /// handle only if no other thread of the parent was inside a nickpool
 /// call on that handle at the moment of fork (e.g. a single-threaded
 /// parent). Either way every nickname goes to exactly one caller across
-/// all processes.
+/// all processes: the child never hands out the nicknames its parent's
+/// threads had claimed ahead (see nickpool_next()).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nickpool_open(
     name: *const c_char,
@@ -628,6 +629,13 @@ pub unsafe extern "C" fn nickpool_close(client: *mut nickpool_client) {
 ///
 /// Thread-safety: any number of threads may call this on one handle at
 /// once; each nickname goes to exactly one caller. Not async-signal-safe.
+///
+/// Claims ahead: a thread claims up to 32 nicknames at once (1, 2, 4, …
+/// as it keeps calling) and hands them to its following calls on the same
+/// handle without touching shared memory. A thread that exits, or a
+/// process that exits or is killed, loses what it had claimed and not yet
+/// returned: at most 32 nicknames per thread and handle, never handed out
+/// to anyone.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nickpool_next(
     client: *mut nickpool_client,

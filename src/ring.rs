@@ -26,6 +26,19 @@
 //! last write. Nobody ever waits for it. A batch pull claims k consecutive
 //! positions with the same single compare-exchange.
 //!
+//! # Shards
+//!
+//! One `head` shared by every consumer is one cache line every pull must
+//! win: the more cores pull, the slower each pull. So a segment holds
+//! several rings (shards), each exactly the ring above with its own
+//! producer side. A consumer pulls from a home shard chosen by where it
+//! runs and takes from the others only when its own is empty
+//! ([`pull_any`]), so consumers on different cores rarely touch the same
+//! line. A consumer may also claim a short run of consecutive positions in
+//! its one compare-exchange and hand them out one by one from its own
+//! memory ([`Run`]): the claim is the batch pull above, so a consumer that
+//! dies holding a run loses at most that run and blocks nobody.
+//!
 //! # Layout
 //!
 //! Every slot is one 64-byte cache line. `head` and `tail` and the slow-path
@@ -202,6 +215,13 @@ impl Payload {
         let len = bytes[0] as usize;
         bytes.get(1..1 + len)
     }
+
+    /// The nickname of a payload whose length [`Ring::pull_payloads_with`]
+    /// checked (empty if it was out of bounds after all).
+    #[inline]
+    pub fn text(&self) -> &[u8] {
+        self.nickname().unwrap_or_default()
+    }
 }
 
 /// Outcome of one pull attempt.
@@ -292,6 +312,17 @@ impl<'a> Ring<'a> {
     /// with `Empty`.
     #[inline]
     pub fn pull_with(&self, max: usize, mut sink: impl FnMut(usize, &[u8]) -> bool) -> Pull {
+        self.pull_payloads_with(max, |i, payload| sink(i, payload.text()))
+    }
+
+    /// [`Ring::pull_with`] with the sink given each slot's whole payload
+    /// (whose length byte has been checked), to copy it as it is.
+    #[inline]
+    pub fn pull_payloads_with(
+        &self,
+        max: usize,
+        mut sink: impl FnMut(usize, &Payload) -> bool,
+    ) -> Pull {
         debug_assert!(max >= 1);
         let mut head = self.header.head.load(Ordering::Relaxed);
         let mut retries = 0u32;
@@ -332,8 +363,9 @@ impl<'a> Ring<'a> {
                 let Some(nickname) = payload.nickname() else {
                     return Pull::Corrupt;
                 };
-                if !sink(taken, nickname) {
-                    refused = Some(nickname.len());
+                let needed = nickname.len();
+                if !sink(taken, &payload) {
+                    refused = Some(needed);
                     break;
                 }
                 taken += 1;
@@ -357,8 +389,8 @@ impl<'a> Ring<'a> {
             // of `head` in `Producer::free_slots`; the producer rewrites these
             // slots only after seeing this store, so our copies happened
             // before its writes. SeqCst also orders the claim before the
-            // load of `producer_sleeping` in `claimed_crossed_wake_mark`
-            // callers (see `Producer::prepare_sleep`).
+            // load of `producer_sleeping` in `crosses_wake_mark` callers
+            // (see `Producer::announce_sleep`).
             match self.header.head.compare_exchange_weak(
                 head,
                 head.wrapping_add(taken as u64),
@@ -381,12 +413,22 @@ impl<'a> Ring<'a> {
 
     /// Whether a claim of positions `start..start + n` crossed a wake mark
     /// (one every quarter of the ring). The consumer whose claim crosses one
-    /// wakes the producer if it sleeps (see [`Producer::prepare_sleep`]), so
+    /// wakes the producer if it sleeps (see [`Producer::announce_sleep`]), so
     /// a full ring is refilled after each quarter is drained.
     #[inline]
     pub fn crosses_wake_mark(&self, start: u64, n: usize) -> bool {
         let quarter_shift = (self.capacity() / 4).max(1).trailing_zeros();
         (start >> quarter_shift) != (start.wrapping_add(n as u64) >> quarter_shift)
+    }
+
+    /// The slots from position `pos` on, to fetch ahead (see [`Ahead`]).
+    #[inline]
+    pub fn ahead(&self, pos: u64) -> Ahead {
+        Ahead {
+            base: self.slots.as_ptr() as usize,
+            mask: self.mask,
+            next: pos,
+        }
     }
 
     /// Current head (for tests and statistics).
@@ -397,6 +439,184 @@ impl<'a> Ring<'a> {
     /// Current tail (for tests and statistics).
     pub fn tail(&self) -> u64 {
         self.header.tail.load(Ordering::Relaxed)
+    }
+}
+
+/// Several rings that consumers treat as one pool (see the module doc):
+/// the segment's shards, or rings on the heap in tests.
+pub trait Shards<'a> {
+    /// How many shards; at least 1.
+    fn count(&self) -> usize;
+    /// Shard `index` (below [`Shards::count`]).
+    fn shard(&self, index: usize) -> Ring<'a>;
+}
+
+/// Claims up to `max` nicknames in one atomic step from one shard: `home`
+/// if it has any published, else the first of `home + 1`, `home + 2`, …
+/// (wrapping around) that has. Returns the shard and the outcome of the
+/// pull there; [`Pull::Empty`] means every shard was empty when looked at.
+/// A refusal or a corrupt slot ends the sweep. `sink` follows the contract
+/// of [`Ring::pull_payloads_with`]; it may be called by several shards'
+/// attempts, each starting again from index 0.
+#[inline]
+pub fn pull_any<'a>(
+    shards: &impl Shards<'a>,
+    home: usize,
+    max: usize,
+    mut sink: impl FnMut(usize, &Payload) -> bool,
+) -> (usize, Pull) {
+    let count = shards.count();
+    debug_assert!(home < count, "home shard {home} of {count}");
+    let mut index = home;
+    for _ in 0..count {
+        let pull = shards.shard(index).pull_payloads_with(max, &mut sink);
+        if pull != Pull::Empty {
+            return (index, pull);
+        }
+        index += 1;
+        if index == count {
+            index = 0;
+        }
+    }
+    (home, Pull::Empty)
+}
+
+/// Where a consumer's next claim from a ring most likely starts: right
+/// after its last one, when no other consumer pulls from that ring. While
+/// it hands out its run, the consumer asks the CPU to fetch those slots'
+/// cache lines, one per nickname handed out, so the next claim finds them
+/// close by. Only an address: it keeps nothing alive and reads nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ahead {
+    /// Address of slot 0 (0: nothing to fetch), the ring's index mask, and
+    /// the first position.
+    base: usize,
+    mask: u64,
+    next: u64,
+}
+
+impl Ahead {
+    /// Nothing to fetch.
+    pub const NONE: Ahead = Ahead {
+        base: 0,
+        mask: 0,
+        next: 0,
+    };
+
+    /// Hints the CPU to fetch the cache line of position `next + k`.
+    #[inline]
+    pub fn prefetch(&self, k: usize) {
+        if self.base == 0 {
+            return;
+        }
+        let index = (self.next.wrapping_add(k as u64) & self.mask) as usize;
+        let _address = self.base.wrapping_add(index.wrapping_mul(SLOT_SIZE));
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        // SAFETY: a prefetch is a hint: it never faults and has no effect
+        // the program can observe, whatever the address holds (the ring may
+        // have been unmapped since `Ring::ahead`).
+        unsafe {
+            use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(_address as *const i8);
+        }
+    }
+}
+
+/// Most nicknames a [`Run`] holds (besides the one its claim hands out at
+/// once): a claim takes at most `RUN_MAX + 1` = 32 positions. Larger runs
+/// mean fewer claims (each one compare-exchange and a burst of slot
+/// copies); smaller ones less to lose when a consumer dies. 32 keeps a
+/// claim's cost under a quarter of an 8-call group on a 2-core machine.
+pub const RUN_MAX: usize = 31;
+
+/// Nicknames a consumer claimed together, handed out one at a time from its
+/// own memory.
+///
+/// A run is filled by one [`Ring::pull_with`] (or [`pull_any`]) of up to
+/// `RUN_MAX + 1`: item 0 goes straight to the caller, items 1.. into the
+/// run ([`Run::store`]). The compare-exchange that claims them makes the
+/// copies the claimer's alone, so handing them out later touches no shared
+/// memory, and the producer may reuse their slots at once.
+pub struct Run {
+    /// Copies of the slots' payloads (length checked); `next..end` are held.
+    items: [Payload; RUN_MAX],
+    next: usize,
+    end: usize,
+}
+
+impl Run {
+    /// An empty run.
+    pub const fn new() -> Run {
+        Run {
+            items: [Payload {
+                words: [0; DATA_WORDS],
+            }; RUN_MAX],
+            next: 0,
+            end: 0,
+        }
+    }
+
+    /// Nicknames held.
+    pub fn len(&self) -> usize {
+        self.end - self.next
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.next == self.end
+    }
+
+    /// Forgets what the run holds (those nicknames are lost, never handed
+    /// out twice).
+    pub fn clear(&mut self) {
+        self.next = 0;
+        self.end = 0;
+    }
+
+    /// The sink of a claim ([`Ring::pull_payloads_with`], [`pull_any`]) for
+    /// item `i >= 1` (item `i - 1` of the run): keeps a copy of `payload`,
+    /// overwriting what an earlier attempt stored there. Call on an empty
+    /// run, then [`Run::filled`] with the count the claim returned.
+    ///
+    /// # Panics
+    /// If `i` is 0 or above [`RUN_MAX`].
+    #[inline]
+    pub fn store(&mut self, i: usize, payload: &Payload) {
+        debug_assert!(self.is_empty());
+        self.items[i - 1] = *payload;
+    }
+
+    /// Records a claim of `claimed` nicknames: item 0 went to the caller,
+    /// items `1..claimed` are held.
+    #[inline]
+    pub fn filled(&mut self, claimed: usize) {
+        debug_assert!((1..=RUN_MAX + 1).contains(&claimed));
+        self.next = 0;
+        self.end = claimed - 1;
+    }
+
+    /// The next nickname held, without handing it out.
+    #[inline]
+    pub fn peek(&self) -> Option<&[u8]> {
+        if self.is_empty() {
+            return None;
+        }
+        debug_assert!(self.next < RUN_MAX);
+        Some(self.items[self.next].text())
+    }
+
+    /// Hands out the nickname [`Run::peek`] showed; returns how many the
+    /// run has handed out since it was filled.
+    #[inline]
+    pub fn advance(&mut self) -> usize {
+        debug_assert!(!self.is_empty());
+        self.next += 1;
+        self.next
+    }
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Run::new()
     }
 }
 
@@ -507,26 +727,32 @@ impl<'a> Producer<'a> {
         self.tail
     }
 
-    /// Announces that the producer is about to sleep because the ring is
-    /// full, and returns the futex value to sleep on, or `None` if a consumer
-    /// claimed something meanwhile (refill instead of sleeping).
+    /// Announces that the producer is about to sleep because this ring is
+    /// full; returns false if a consumer claimed something meanwhile
+    /// (refill instead of sleeping).
+    ///
+    /// The producer first reads the futex word it will sleep on (one word,
+    /// however many rings it fills), then announces on each of its rings,
+    /// and sleeps only if every announcement returned true; either way it
+    /// calls [`Producer::end_sleep`] on each ring afterwards.
     ///
     /// Protocol: the producer stores `producer_sleeping = 1`, then re-reads
     /// `head` (both SeqCst); a consumer claims with a SeqCst
     /// compare-exchange, then reads `producer_sleeping` (SeqCst) when its
-    /// claim crossed a wake mark. In the single total order either the
-    /// producer sees the claim, or the consumer sees the flag and wakes it.
-    pub fn prepare_sleep(&mut self) -> Option<u32> {
+    /// claim crossed a wake mark, and if set, clears it and bumps the
+    /// producer's futex word. In the single total order either the producer
+    /// sees the claim, or the consumer sees the flag; its bump comes after
+    /// the producer read the futex word, so the sleep ends at once.
+    pub fn announce_sleep(&mut self) -> bool {
         let sleep = &self.ring.header.sleep;
-        let futex = sleep.producer_futex.load(Ordering::SeqCst);
         sleep.producer_sleeping.store(1, Ordering::SeqCst);
         let head = self.ring.header.head.load(Ordering::SeqCst);
         if head != self.cached_head {
             sleep.producer_sleeping.store(0, Ordering::Relaxed);
             self.cached_head = head;
-            return None;
+            return false;
         }
-        Some(futex)
+        true
     }
 
     /// Ends a sleep (whether woken or timed out).
@@ -576,6 +802,16 @@ impl HeapRing {
 
     pub fn ring(&self) -> Ring<'_> {
         Ring::new(&self.header, &self.slots)
+    }
+}
+
+impl<'a> Shards<'a> for &'a [HeapRing] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn shard(&self, index: usize) -> Ring<'a> {
+        self[index].ring()
     }
 }
 
@@ -826,6 +1062,171 @@ mod tests {
         assert_eq!(all.len() as u64, N);
         assert!(all.iter().enumerate().all(|(i, &v)| v == i as u64));
     }
+
+    #[test]
+    fn an_empty_home_shard_takes_from_the_others() {
+        let heaps: Vec<HeapRing> = (0..4).map(|_| HeapRing::new(4)).collect();
+        let shards = &heaps[..];
+        // SAFETY: the only producer of shard 2.
+        let mut p = unsafe { Producer::new(heaps[2].ring()) };
+        push_str(&mut p, "甲");
+        push_str(&mut p, "乙");
+        let mut got = String::new();
+        fn take(got: &mut String) -> impl FnMut(usize, &Payload) -> bool + '_ {
+            move |_, p| {
+                *got = String::from_utf8(p.text().to_vec()).unwrap();
+                true
+            }
+        }
+        // Home 3 is empty; the sweep wraps around to 0, 1, then finds 2.
+        assert_eq!(
+            pull_any(&shards, 3, 1, take(&mut got)),
+            (2, Pull::Claimed { start: 0, count: 1 })
+        );
+        assert_eq!(got, "甲");
+        // A refusal ends the sweep and consumes nothing.
+        assert_eq!(
+            pull_any(&shards, 0, 1, |_, _| false),
+            (
+                2,
+                Pull::Refused {
+                    needed: "乙".len()
+                }
+            )
+        );
+        assert_eq!(
+            pull_any(&shards, 2, 1, take(&mut got)),
+            (2, Pull::Claimed { start: 1, count: 1 })
+        );
+        assert_eq!(got, "乙");
+        assert_eq!(pull_any(&shards, 1, 4, |_, _| true), (1, Pull::Empty));
+    }
+
+    #[test]
+    fn a_run_hands_out_one_claim_in_order_and_the_producer_may_reuse_its_slots() {
+        let heap = HeapRing::new(8);
+        let ring = heap.ring();
+        // SAFETY: the only producer of this ring.
+        let mut p = unsafe { Producer::new(ring) };
+        for i in 0..6 {
+            push_str(&mut p, &format!("n{i}"));
+        }
+        let mut run = Run::new();
+        // The caller's buffer refuses the first nickname: nothing claimed.
+        assert_eq!(
+            ring.pull_with(RUN_MAX + 1, |i, _| i != 0),
+            Pull::Refused { needed: 2 }
+        );
+        let mut first = String::new();
+        let pull = ring.pull_payloads_with(RUN_MAX + 1, |i, p| {
+            if i == 0 {
+                first = String::from_utf8(p.text().to_vec()).unwrap();
+            } else {
+                run.store(i, p);
+            }
+            true
+        });
+        assert_eq!(pull, Pull::Claimed { start: 0, count: 6 });
+        run.filled(6);
+        assert_eq!((first.as_str(), run.len()), ("n0", 5));
+        // The ring is drained: the producer rewrites every slot while the
+        // run still holds five of their nicknames.
+        for i in 0..8 {
+            assert!(p.free_slots() > 0);
+            push_str(&mut p, &format!("m{i}"));
+        }
+        for i in 1..6 {
+            assert_eq!(run.peek(), Some(format!("n{i}").as_bytes()));
+            run.advance();
+        }
+        assert!(run.is_empty() && run.peek().is_none());
+        assert_eq!(pull_one(ring).as_deref(), Some("m0"));
+    }
+
+    #[test]
+    fn consumers_with_runs_over_shards_get_each_item_once_and_whole() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicU64;
+        const SHARDS: usize = 4;
+        const N: u64 = if cfg!(miri) { 200 } else { 100_000 };
+        let heaps: Arc<Vec<HeapRing>> = Arc::new((0..SHARDS).map(|_| HeapRing::new(16)).collect());
+        // Nicknames claimed by all consumers: they stop at N.
+        let claimed = Arc::new(AtomicU64::new(0));
+        let consumers: Vec<_> = (0..3)
+            .map(|home| {
+                let heaps = Arc::clone(&heaps);
+                let claimed = Arc::clone(&claimed);
+                std::thread::spawn(move || {
+                    let shards = &heaps[..];
+                    let mut run = Run::new();
+                    let mut seen = Vec::new();
+                    let parse = |b: &[u8]| -> u64 {
+                        // Every nickname is "<n>:<n>"; a torn copy would
+                        // mix two numbers.
+                        let s = std::str::from_utf8(b).unwrap();
+                        let (a, c) = s.split_once(':').unwrap();
+                        assert_eq!(a, c, "torn read: {s}");
+                        a.parse().unwrap()
+                    };
+                    loop {
+                        if let Some(b) = run.peek() {
+                            seen.push(parse(b));
+                            run.advance();
+                            continue;
+                        }
+                        if claimed.load(Ordering::Relaxed) >= N {
+                            break;
+                        }
+                        let mut first = 0;
+                        match pull_any(&shards, home, RUN_MAX + 1, |i, p| {
+                            if i == 0 {
+                                first = parse(p.text());
+                            } else {
+                                run.store(i, p);
+                            }
+                            true
+                        }) {
+                            (_, Pull::Claimed { count, .. }) => {
+                                run.filled(count);
+                                seen.push(first);
+                                claimed.fetch_add(count as u64, Ordering::Relaxed);
+                            }
+                            (_, Pull::Empty) => std::thread::yield_now(),
+                            (_, other) => panic!("{other:?}"),
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        // One producer fills every shard in turn.
+        let mut producers: Vec<Producer<'_>> = heaps
+            .iter()
+            // SAFETY: the only producer of each ring.
+            .map(|h| unsafe { Producer::new(h.ring()) })
+            .collect();
+        let mut next = 0u64;
+        while next < N {
+            let mut pushed = false;
+            for p in &mut producers {
+                if next < N && p.free_slots() > 0 {
+                    push_str(p, &format!("{next}:{next}"));
+                    next += 1;
+                    pushed = true;
+                }
+            }
+            if !pushed {
+                std::thread::yield_now();
+            }
+        }
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all.len() as u64, N);
+        assert!(all.iter().enumerate().all(|(i, &v)| v == i as u64));
+    }
 }
 
 #[cfg(all(test, loom))]
@@ -946,6 +1347,119 @@ mod loom_tests {
             let mut got = c1.join().unwrap();
             got.extend(c2.join().unwrap());
             check(produced, got);
+        });
+    }
+
+    /// Two shards; each consumer starts from its own, and takes from the
+    /// other when its own is empty. Every item is delivered once, and what
+    /// nobody took is still there for a last sweep.
+    #[test]
+    fn shard_stealing() {
+        loom::model(|| {
+            let heaps: Arc<Vec<HeapRing>> = Arc::new(vec![HeapRing::new(2), HeapRing::new(2)]);
+            let sweep = |heaps: &[HeapRing], home: usize, max: usize| -> Vec<u8> {
+                let mut batch = [0u8; 2];
+                match pull_any(&heaps, home, max, |i, p| {
+                    let b = p.text();
+                    assert!(b.iter().all(|&x| x == b[0]), "torn read");
+                    batch[i] = b[0];
+                    true
+                }) {
+                    (_, Pull::Claimed { count, .. }) => batch[..count].to_vec(),
+                    (_, Pull::Empty) => Vec::new(),
+                    (_, other) => panic!("{other:?}"),
+                }
+            };
+            let consumers: Vec<_> = [(0usize, 2usize), (1, 1)]
+                .into_iter()
+                .map(|(home, max)| {
+                    let heaps = Arc::clone(&heaps);
+                    thread::spawn(move || sweep(&heaps, home, max))
+                })
+                .collect();
+            // The producer fills shard 0 only: the consumer of shard 1 can
+            // get something only by taking from shard 0.
+            // SAFETY: the only producer of shard 0.
+            let mut p = unsafe { Producer::new(heaps[0].ring()) };
+            push(&mut p, 1);
+            push(&mut p, 2);
+            let mut got: Vec<u8> = consumers
+                .into_iter()
+                .flat_map(|c| c.join().unwrap())
+                .collect();
+            loop {
+                let rest = sweep(&heaps, 1, 2);
+                if rest.is_empty() {
+                    break;
+                }
+                got.extend(rest);
+            }
+            got.sort_unstable();
+            assert_eq!(got, [1, 2], "every item exactly once");
+        });
+    }
+
+    /// A consumer claims a run and hands it out from its own memory while a
+    /// second consumer pulls and the producer refills the slots the run
+    /// came from: every item once, whole, and none lost.
+    #[test]
+    fn bulk_claims() {
+        loom::model(|| {
+            let heap = Arc::new(HeapRing::new(4));
+            // SAFETY: the only producer of this ring.
+            let mut p = unsafe { Producer::new(heap.ring()) };
+            for v in 1..=3 {
+                push(&mut p, v);
+            }
+            let with_run = {
+                let heap = Arc::clone(&heap);
+                thread::spawn(move || {
+                    let mut run = Run::new();
+                    let mut got = Vec::new();
+                    let mut first = 0;
+                    if let Pull::Claimed { count, .. } =
+                        heap.ring().pull_payloads_with(3, |i, p| {
+                            let b = p.text();
+                            assert!(b.iter().all(|&x| x == b[0]), "torn read");
+                            if i == 0 {
+                                first = b[0];
+                            } else {
+                                run.store(i, p);
+                            }
+                            true
+                        })
+                    {
+                        run.filled(count);
+                        got.push(first);
+                    }
+                    // Handed out one by one, possibly after the producer
+                    // rewrote their slots.
+                    thread::yield_now();
+                    while let Some(b) = run.peek() {
+                        assert!(b.iter().all(|&x| x == b[0]), "torn run item");
+                        got.push(b[0]);
+                        run.advance();
+                    }
+                    got
+                })
+            };
+            let single = {
+                let heap = Arc::clone(&heap);
+                thread::spawn(move || pull(heap.ring(), 1, 1))
+            };
+            let mut produced = 3;
+            for _ in 0..2 {
+                if p.free_slots() > 0 {
+                    produced += 1;
+                    push(&mut p, produced);
+                }
+            }
+            let mut got = with_run.join().unwrap();
+            got.extend(single.join().unwrap());
+            got.extend(pull(heap.ring(), 4, 1));
+            got.sort_unstable();
+            let all: Vec<u8> = (1..=produced).collect();
+            assert_eq!(got, all, "every item exactly once");
         });
     }
 }

@@ -1,5 +1,20 @@
 //! The shared-memory segment: `/dev/shm/NAME`, a header page followed by the
-//! ring. The daemon creates it; clients open and validate it.
+//! shards. The daemon creates it; clients open and validate it.
+//!
+//! # Layout (version 2)
+//!
+//! ```text
+//! 0                 SegmentHeader (one 4 KiB page)
+//! 4096              shard 0: RingHeader (256 bytes), then shard_capacity slots
+//! 4096 + stride     shard 1: …
+//! ```
+//!
+//! with `stride = 256 + 64 × shard_capacity`. The header records the shard
+//! count (a power of two up to [`MAX_SHARDS`]), the slots per shard and in
+//! all (`capacity`), and how many producer threads fill them: shard `s` is
+//! filled by producer `s % producers`, which sleeps on shard
+//! `s % producers`'s producer futex. Version 1 had one ring and no shard
+//! fields; a client of either version refuses the other's segments.
 //!
 //! # Creation and ownership
 //!
@@ -48,7 +63,7 @@
 //! trusted not to crash each other. The daemon never shrinks a segment; a
 //! takeover links a new file.
 
-use crate::ring::{Ring, RingHeader, SLOT_SIZE, Slot};
+use crate::ring::{Ring, RingHeader, SLOT_SIZE, Shards, Slot};
 use memmap2::{MmapOptions, MmapRaw};
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -60,16 +75,23 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 /// "NICKPOOL" as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"NICKPOOL");
-/// Version of the segment layout. A client refuses any other.
-pub const LAYOUT_VERSION: u32 = 1;
-/// Size of the header region; the ring header starts here.
+/// Version of the segment layout. A client refuses any other. Version 2:
+/// several shards (see the module doc).
+pub const LAYOUT_VERSION: u32 = 2;
+/// Size of the header region; the first shard starts here.
 pub const HEADER_SIZE: usize = 4096;
-/// Offset of the first slot.
-pub const SLOTS_OFFSET: usize = HEADER_SIZE + std::mem::size_of::<RingHeader>();
-/// Smallest and largest ring capacity (slots).
+/// Bytes of a shard's ring header; its slots follow it.
+pub const RING_HEADER_SIZE: usize = std::mem::size_of::<RingHeader>();
+/// Offset of the first shard's first slot.
+pub const SLOTS_OFFSET: usize = HEADER_SIZE + RING_HEADER_SIZE;
+/// Smallest and largest capacity, in slots of all shards together.
 pub const MIN_CAPACITY: u32 = 4;
 pub const MAX_CAPACITY: u32 = 1 << 24;
-/// Default ring capacity: 65,536 slots, 4 MiB.
+/// Fewest slots a shard may have (a wake mark falls every quarter).
+pub const MIN_SHARD_CAPACITY: u32 = 4;
+/// Most shards a segment may have.
+pub const MAX_SHARDS: u32 = 64;
+/// Default capacity: 65,536 slots, 4 MiB.
 pub const DEFAULT_CAPACITY: u32 = 1 << 16;
 /// Directory where POSIX shared memory lives on Linux.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -92,11 +114,11 @@ pub struct SegmentHeader {
     pub layout_version: AtomicU32,
     /// Bytes before the ring header ([`HEADER_SIZE`]).
     pub header_size: AtomicU32,
-    /// Bytes of the whole segment: `SLOTS_OFFSET + capacity * slot_size`.
+    /// Bytes of the whole segment: [`segment_size`] of its shards.
     pub total_size: AtomicU64,
     /// Bytes per slot ([`SLOT_SIZE`]).
     pub slot_size: AtomicU32,
-    /// Slots in the ring; a power of two.
+    /// Slots of all shards together: `shards * shard_capacity`.
     pub capacity: AtomicU32,
     pub daemon_pid: AtomicU32,
     /// [`STATE_LIVE`] or [`STATE_SHUTTING_DOWN`].
@@ -107,7 +129,8 @@ pub struct SegmentHeader {
     pub instance_id: AtomicU64,
     /// Bit 0: unique mode.
     pub flags: AtomicU32,
-    _reserved: AtomicU32,
+    /// Rings in the segment: a power of two from 1 to [`MAX_SHARDS`].
+    pub shards: AtomicU32,
     /// Unique mode: indices used and total space (0 when not unique).
     pub unique_used: AtomicU64,
     pub unique_total: AtomicU64,
@@ -115,7 +138,13 @@ pub struct SegmentHeader {
     pub dictionary: [AtomicU8; TEXT_LEN],
     /// Style selection, UTF-8, NUL-padded.
     pub style: [AtomicU8; 64],
-    _pad: [u8; 192],
+    /// Slots per shard: a power of two, at least [`MIN_SHARD_CAPACITY`].
+    pub shard_capacity: AtomicU32,
+    /// Producer threads, from 1 to `shards`: shard `s` is filled by
+    /// producer `s % producers`, which sleeps on the producer futex of shard
+    /// `s % producers`.
+    pub producers: AtomicU32,
+    _pad: [u8; 184],
     /// Daemon heartbeat: CLOCK_MONOTONIC milliseconds, updated at least every
     /// `nickpool_server::daemon::HEARTBEAT`. On its own cache line, away from the
     /// fields clients read.
@@ -210,9 +239,71 @@ pub fn shm_path(name: &str) -> PathBuf {
     PathBuf::from(format!("{SHM_DIR}{name}"))
 }
 
-/// Total bytes of a segment with `capacity` slots.
-pub fn segment_size(capacity: u32) -> usize {
-    SLOTS_OFFSET + capacity as usize * SLOT_SIZE
+/// Bytes from one shard's ring header to the next: the header and
+/// `shard_capacity` slots.
+pub fn shard_stride(shard_capacity: u32) -> usize {
+    RING_HEADER_SIZE + shard_capacity as usize * SLOT_SIZE
+}
+
+/// Total bytes of a segment of `shards` shards of `shard_capacity` slots.
+pub fn segment_size(shards: u32, shard_capacity: u32) -> usize {
+    HEADER_SIZE + shards as usize * shard_stride(shard_capacity)
+}
+
+/// The largest segment file any valid header describes.
+fn max_segment_size() -> usize {
+    HEADER_SIZE + MAX_SHARDS as usize * RING_HEADER_SIZE + MAX_CAPACITY as usize * SLOT_SIZE
+}
+
+/// How a segment is divided, as validated when it was mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Slots of all shards.
+    pub capacity: u32,
+    pub shards: u32,
+    pub shard_capacity: u32,
+    pub producers: u32,
+}
+
+impl Geometry {
+    /// Checks a geometry: `shards` a power of two up to [`MAX_SHARDS`],
+    /// `shard_capacity` a power of two of at least [`MIN_SHARD_CAPACITY`],
+    /// their product within [`MIN_CAPACITY`]..=[`MAX_CAPACITY`], and from 1
+    /// to `shards` producers. The error says which.
+    pub fn new(shards: u32, shard_capacity: u32, producers: u32) -> Result<Geometry, String> {
+        if !shards.is_power_of_two() || shards > MAX_SHARDS {
+            return Err(format!(
+                "{shards} shards: the shard count must be a power of two from 1 to {MAX_SHARDS}"
+            ));
+        }
+        if !shard_capacity.is_power_of_two() || shard_capacity < MIN_SHARD_CAPACITY {
+            return Err(format!(
+                "{shard_capacity} slots per shard: each shard needs a power of two of at least {MIN_SHARD_CAPACITY} slots"
+            ));
+        }
+        let capacity = u64::from(shards) * u64::from(shard_capacity);
+        if !(u64::from(MIN_CAPACITY)..=u64::from(MAX_CAPACITY)).contains(&capacity) {
+            return Err(format!(
+                "{shards} shards of {shard_capacity} slots make {capacity} slots, more than {MAX_CAPACITY}"
+            ));
+        }
+        if !(1..=shards).contains(&producers) {
+            return Err(format!(
+                "{producers} producers for {shards} shards: there must be from 1 to {shards} (each fills whole shards)"
+            ));
+        }
+        Ok(Geometry {
+            capacity: capacity as u32,
+            shards,
+            shard_capacity,
+            producers,
+        })
+    }
+
+    /// Bytes of a segment of this geometry.
+    pub fn size(&self) -> usize {
+        segment_size(self.shards, self.shard_capacity)
+    }
 }
 
 /// A mapped segment: the file (kept open for the liveness test), the mapping,
@@ -220,7 +311,7 @@ pub fn segment_size(capacity: u32) -> usize {
 pub struct Mapping {
     file: File,
     map: MmapRaw,
-    capacity: u32,
+    geometry: Geometry,
     instance_id: u64,
     /// User id owning the file when it was opened.
     owner: u32,
@@ -231,7 +322,7 @@ impl fmt::Debug for Mapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mapping")
             .field("name", &self.name)
-            .field("capacity", &self.capacity)
+            .field("geometry", &self.geometry)
             .field("instance_id", &self.instance_id)
             .field("owner", &self.owner)
             .finish()
@@ -247,26 +338,50 @@ impl Mapping {
         unsafe { &*(self.map.as_ptr() as *const SegmentHeader) }
     }
 
-    /// The ring, with the capacity validated at mapping time (never re-read
-    /// from shared memory).
-    pub fn ring(&self) -> Ring<'_> {
-        // SAFETY: the mapping covers SLOTS_OFFSET + capacity * 64 bytes
-        // (checked when mapped); HEADER_SIZE and SLOTS_OFFSET are multiples
-        // of 64, so the ring header and slots are suitably aligned. Their
-        // fields are atomics, valid for any bit pattern and safe to share.
+    /// Shard `index`, with the geometry validated at mapping time (never
+    /// re-read from shared memory).
+    ///
+    /// # Panics
+    /// If `index` is not below the shard count.
+    #[inline]
+    pub fn shard(&self, index: usize) -> Ring<'_> {
+        assert!(index < self.geometry.shards as usize, "shard {index}");
+        let stride = shard_stride(self.geometry.shard_capacity);
+        // SAFETY: the mapping covers segment_size(shards, shard_capacity)
+        // bytes (checked when mapped) and index < shards, so this shard's
+        // header and its shard_capacity slots lie inside it. HEADER_SIZE,
+        // RING_HEADER_SIZE and the stride are multiples of 64, so they are
+        // suitably aligned. Their fields are atomics, valid for any bit
+        // pattern and safe to share.
         unsafe {
-            let base = self.map.as_ptr();
-            let header = &*(base.add(HEADER_SIZE) as *const RingHeader);
+            let header = self.map.as_ptr().add(HEADER_SIZE + index * stride);
             let slots = std::slice::from_raw_parts(
-                base.add(SLOTS_OFFSET) as *const Slot,
-                self.capacity as usize,
+                header.add(RING_HEADER_SIZE) as *const Slot,
+                self.geometry.shard_capacity as usize,
             );
-            Ring::new(header, slots)
+            Ring::new(&*(header as *const RingHeader), slots)
         }
     }
 
+    /// How the segment is divided into shards.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Slots of all shards together.
     pub fn capacity(&self) -> u32 {
-        self.capacity
+        self.geometry.capacity
+    }
+
+    /// Shard count.
+    pub fn shards(&self) -> usize {
+        self.geometry.shards as usize
+    }
+
+    /// The shard whose producer futex the producer of `shard` sleeps on.
+    #[inline]
+    pub fn producer_shard(&self, shard: usize) -> usize {
+        shard % self.geometry.producers as usize
     }
 
     pub fn instance_id(&self) -> u64 {
@@ -326,7 +441,7 @@ impl Mapping {
             )));
         }
         let size = meta.len();
-        if size < SLOTS_OFFSET as u64 || size > segment_size(MAX_CAPACITY) as u64 {
+        if size < SLOTS_OFFSET as u64 || size > max_segment_size() as u64 {
             return Err(SegmentError::Incompatible(format!(
                 "{} has {size} bytes, which no nickpool segment has; remove it or choose another name",
                 path.display()
@@ -336,18 +451,19 @@ impl Mapping {
             .len(size as usize)
             .map_raw(&file)
             .map_err(|e| SegmentError::Io(format!("cannot map {}: {e}", path.display())))?;
-        let mut mapping = Mapping {
+        // SAFETY: the mapping is at least SLOTS_OFFSET bytes (checked
+        // above), page aligned, and outlives this borrow; every field of
+        // `SegmentHeader` is an atomic or padding, valid for any bit pattern.
+        let header = unsafe { &*(map.as_ptr() as *const SegmentHeader) };
+        let (geometry, instance_id) = validate(header, size, &path)?;
+        Ok(Mapping {
             file,
             map,
-            capacity: 0,
-            instance_id: 0,
+            geometry,
+            instance_id,
             owner: meta.uid(),
             name: name.to_owned(),
-        };
-        let (capacity, instance_id) = validate(mapping.header(), size, &path)?;
-        mapping.capacity = capacity;
-        mapping.instance_id = instance_id;
-        Ok(mapping)
+        })
     }
 }
 
@@ -514,13 +630,13 @@ fn acl_grants(file: &File) -> String {
     }
 }
 
-/// Checks every header field against the file size; returns the capacity and
-/// instance id.
+/// Checks every header field against the file size; returns the geometry
+/// and instance id.
 fn validate(
     h: &SegmentHeader,
     file_size: u64,
     path: &std::path::Path,
-) -> Result<(u32, u64), SegmentError> {
+) -> Result<(Geometry, u64), SegmentError> {
     let bad = |what: String| {
         Err(SegmentError::Incompatible(format!(
             "{} is not a usable nickpool segment: {what}",
@@ -531,6 +647,12 @@ fn validate(
         return bad("wrong magic number; remove the file or choose another name".into());
     }
     let version = h.layout_version.load(Ordering::Relaxed);
+    if version == 1 {
+        return bad(format!(
+            "it has layout version 1 (one ring, from a release before sharding), this library reads version {LAYOUT_VERSION}; \
+             restart the daemon with this release's `nickpool serve`, or use the library of the daemon's release"
+        ));
+    }
     if version != LAYOUT_VERSION {
         return bad(format!(
             "layout version {version}, this library reads version {LAYOUT_VERSION}; use a client and daemon of the same release"
@@ -541,21 +663,45 @@ fn validate(
     if header_size as usize != HEADER_SIZE || slot_size as usize != SLOT_SIZE {
         return bad(format!("header size {header_size} / slot size {slot_size}"));
     }
+    let geometry = match Geometry::new(
+        h.shards.load(Ordering::Relaxed),
+        h.shard_capacity.load(Ordering::Relaxed),
+        h.producers.load(Ordering::Relaxed),
+    ) {
+        Ok(g) => g,
+        Err(why) => return bad(why),
+    };
     let capacity = h.capacity.load(Ordering::Relaxed);
-    if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-        return bad(format!("capacity {capacity}"));
+    if capacity != geometry.capacity {
+        return bad(format!(
+            "capacity {capacity} for {} shards of {} slots",
+            geometry.shards, geometry.shard_capacity
+        ));
     }
     let total = h.total_size.load(Ordering::Relaxed);
-    if total != segment_size(capacity) as u64 || total > file_size {
+    if total != geometry.size() as u64 || total > file_size {
         return bad(format!(
-            "total size {total} for capacity {capacity} in a file of {file_size} bytes"
+            "total size {total} for {} shards of {} slots in a file of {file_size} bytes",
+            geometry.shards, geometry.shard_capacity
         ));
     }
     let state = h.state.load(Ordering::Relaxed);
     if state != STATE_LIVE && state != STATE_SHUTTING_DOWN {
         return bad(format!("state {state}"));
     }
-    Ok((capacity, h.instance_id.load(Ordering::Relaxed)))
+    Ok((geometry, h.instance_id.load(Ordering::Relaxed)))
+}
+
+impl<'a> Shards<'a> for &'a Mapping {
+    #[inline]
+    fn count(&self) -> usize {
+        self.geometry.shards as usize
+    }
+
+    #[inline]
+    fn shard(&self, index: usize) -> Ring<'a> {
+        Mapping::shard(self, index)
+    }
 }
 
 fn open_error(name: &str, path: &std::path::Path, e: io::Error) -> SegmentError {
@@ -651,7 +797,8 @@ fn try_lock(file: &File) -> io::Result<bool> {
 /// Options for creating a segment.
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
-    pub capacity: u32,
+    /// Shards, slots per shard and producer threads.
+    pub geometry: Geometry,
     /// File mode, e.g. 0o600 (default) or 0o660 to share with a group.
     pub mode: u32,
     /// Group to give the segment to (with a group-readable `mode`).
@@ -676,12 +823,11 @@ impl OwnedSegment {
     /// Creates and publishes segment `name`, taking over a stale one.
     pub fn create(name: &str, options: &CreateOptions) -> Result<OwnedSegment, SegmentError> {
         validate_name(name)?;
-        let capacity = options.capacity;
-        if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-            return Err(SegmentError::InvalidName(format!(
-                "capacity {capacity} is not a power of two from {MIN_CAPACITY} to {MAX_CAPACITY}"
-            )));
-        }
+        let geometry = options.geometry;
+        // Checked again: the fields are public.
+        Geometry::new(geometry.shards, geometry.shard_capacity, geometry.producers)
+            .map_err(SegmentError::InvalidName)?;
+        let capacity = geometry.capacity;
         if options.mode & !0o660 != 0 || options.mode & 0o600 != 0o600 {
             return Err(SegmentError::PermissionDenied(format!(
                 "mode {:04o} is not allowed for a segment: the owner needs read and write, \
@@ -716,7 +862,7 @@ impl OwnedSegment {
                 "the new segment is locked by another process".into(),
             ));
         }
-        let size = segment_size(capacity);
+        let size = geometry.size();
         // SAFETY: plain syscall on an open descriptor.
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) };
         if rc != 0 {
@@ -736,7 +882,7 @@ impl OwnedSegment {
         let mapping = Mapping {
             file,
             map,
-            capacity,
+            geometry,
             instance_id,
             owner,
             name: name.to_owned(),
@@ -767,8 +913,8 @@ impl OwnedSegment {
         self.mapping.header()
     }
 
-    pub fn ring(&self) -> Ring<'_> {
-        self.mapping.ring()
+    pub fn shard(&self, index: usize) -> Ring<'_> {
+        self.mapping.shard(index)
     }
 
     /// Marks the segment shutting down and removes its name if it is still
@@ -780,9 +926,11 @@ impl OwnedSegment {
             .state
             .store(STATE_SHUTTING_DOWN, Ordering::SeqCst);
         // Wake sleeping consumers so they notice now.
-        let sleep = &self.ring().header().sleep;
-        sleep.consumer_futex.fetch_add(1, Ordering::SeqCst);
-        crate::futex::wake_all(&sleep.consumer_futex);
+        for index in 0..self.mapping.shards() {
+            let sleep = &self.shard(index).header().sleep;
+            sleep.consumer_futex.fetch_add(1, Ordering::SeqCst);
+            crate::futex::wake_all(&sleep.consumer_futex);
+        }
         match std::fs::symlink_metadata(&self.path) {
             Ok(meta) if (meta.dev(), meta.ino()) == self.identity => {
                 std::fs::remove_file(&self.path).is_ok()
@@ -877,12 +1025,17 @@ fn init_header(h: &SegmentHeader, options: &CreateOptions, instance_id: u64) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
+    let geometry = options.geometry;
     h.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
     h.header_size.store(HEADER_SIZE as u32, Ordering::Relaxed);
     h.total_size
-        .store(segment_size(options.capacity) as u64, Ordering::Relaxed);
+        .store(geometry.size() as u64, Ordering::Relaxed);
     h.slot_size.store(SLOT_SIZE as u32, Ordering::Relaxed);
-    h.capacity.store(options.capacity, Ordering::Relaxed);
+    h.capacity.store(geometry.capacity, Ordering::Relaxed);
+    h.shards.store(geometry.shards, Ordering::Relaxed);
+    h.shard_capacity
+        .store(geometry.shard_capacity, Ordering::Relaxed);
+    h.producers.store(geometry.producers, Ordering::Relaxed);
     h.daemon_pid.store(std::process::id(), Ordering::Relaxed);
     h.started_unix_ms.store(now_ms, Ordering::Relaxed);
     h.instance_id.store(instance_id, Ordering::Relaxed);
@@ -1098,5 +1251,30 @@ mod tests {
     fn header_fits_its_page() {
         assert!(std::mem::size_of::<SegmentHeader>() <= HEADER_SIZE);
         assert_eq!(SLOTS_OFFSET, 4096 + 256);
+        // The magic and version stay where version 1 had them, so each
+        // release recognises the other's segments and refuses them.
+        assert_eq!(std::mem::offset_of!(SegmentHeader, layout_version), 8);
+    }
+
+    #[test]
+    fn geometries_are_validated() {
+        let g = Geometry::new(4, 16, 2).unwrap();
+        assert_eq!((g.capacity, g.size()), (64, 4096 + 4 * (256 + 16 * 64)));
+        assert_eq!(Geometry::new(1, 4, 1).unwrap().capacity, 4);
+        for (shards, per_shard, producers) in [
+            (0, 16, 1),
+            (3, 16, 1),
+            (128, 16, 1),
+            (2, 2, 1),
+            (2, 12, 1),
+            (64, 1 << 20, 1),
+            (4, 16, 0),
+            (4, 16, 5),
+        ] {
+            assert!(
+                Geometry::new(shards, per_shard, producers).is_err(),
+                "{shards} × {per_shard}, {producers} producers accepted"
+            );
+        }
     }
 }

@@ -118,9 +118,60 @@ fn bench_text_report_and_svg_chart() {
 }
 
 #[test]
+fn bench_sweep_prints_one_row_per_process_count() {
+    let name = unique_name("bench-sweep");
+    let v = bench_json(&[
+        "bench",
+        "--sweep",
+        "1,2",
+        "--seconds",
+        "1",
+        "--json",
+        "--name",
+        &name,
+    ]);
+    let rows = v["sweep"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    for (row, procs) in rows.iter().zip([1, 2]) {
+        assert_eq!(row["config"]["procs"], procs);
+        assert_eq!(row["processes"].as_array().unwrap().len(), procs);
+        assert!(row["pulls"].as_u64().unwrap() > 0, "{row}");
+        assert!(row["daemon"]["shards"].as_u64().unwrap() >= 1);
+        // Pinned where the host has a CPU for the daemon and each client
+        // thread, else unpinned with the reason.
+        let placement = row["placement"].as_str().unwrap();
+        assert!(
+            placement.starts_with("pinned: daemon on CPU") || placement.starts_with("unpinned: "),
+            "{placement}"
+        );
+    }
+    assert!(!shm_path(&name).exists());
+
+    let (code, stdout, stderr) = run_cli(
+        &["bench", "--sweep", "1", "--seconds", "1", "--name", &name],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    for column in [
+        "procs",
+        "pulls/s total",
+        "p50/pull",
+        "p99",
+        "p99.9",
+        "empty events",
+        "daemon CPU",
+    ] {
+        assert!(stdout.contains(column), "no '{column}' in:\n{stdout}");
+    }
+}
+
+#[test]
 fn bench_rejects_bad_arguments_as_usage_errors() {
     for args in [
         &["bench", "--batch", "0"][..],
+        &["bench", "--sweep", "1,0"],
+        &["bench", "--sweep", "two"],
+        &["bench", "--shards", "3"],
         &["bench", "--procs", "0"],
         &["bench", "--capacity", "1000"],
         &["bench", "--attach", "--capacity", "1024"],

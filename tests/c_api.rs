@@ -198,14 +198,11 @@ fn library_exports_exactly_the_header_functions() {
     );
 }
 
-/// The ring position a `--test-tag` nickname carries ("快乐的小猫#42").
-fn position(nickname: &str) -> u64 {
-    let (text, tag) = nickname
-        .rsplit_once('#')
-        .unwrap_or_else(|| panic!("{nickname:?} has no tag"));
+/// The shard and position a `--test-tag` nickname carries ("快乐的小猫#1.42").
+fn position(nickname: &str) -> (usize, usize) {
+    let (text, shard, position) = common::tagged(nickname);
     assert!(!text.is_empty(), "{nickname:?}");
-    tag.parse()
-        .unwrap_or_else(|_| panic!("{nickname:?} has a bad tag"))
+    (shard, position)
 }
 
 // ------------------------------------------------ examples and contract.c
@@ -329,10 +326,83 @@ fn contract_holds(variant: Variant) {
     let live = unique_name(&format!("capi-contract-{suffix}"));
     let _daemon = Daemon::start(&live, &["--capacity", "4", "--seed", "1", "--test-tag"]);
     let missing = unique_name("capi-missing");
-    let fake = FakeSegment::new(2);
+    let fake = FakeSegment::new(1);
     let out = run(&exe, &[&live, &missing, &fake.name], &[]);
     assert_success(&out, "contract");
     assert!(stdout(&out).contains("checks passed"), "{}", stdout(&out));
+}
+
+/// tests/c/fork_runs.c: a child forked while its parent's thread holds a
+/// run of claimed nicknames never hands those out; the parent does, once.
+fn fork_keeps_runs_apart(variant: Variant) {
+    let build = Build::new(
+        "tests/c/fork_runs.c",
+        &format!(
+            "fork_runs-{}",
+            match variant {
+                Variant::Plain => "plain",
+                Variant::Sanitized => "asan",
+            }
+        ),
+    );
+    let build = match variant {
+        Variant::Plain => build,
+        Variant::Sanitized => build.sanitized(),
+    };
+    let exe = build.compile();
+    let name = unique_name("capi-fork");
+    // One shard, so the parent's claims (1, 2, then 4) come from one ring in
+    // order and its run surely holds three at the fork.
+    let _daemon = Daemon::start(
+        &name,
+        &[
+            "--shards",
+            "1",
+            "--capacity",
+            "64",
+            "--seed",
+            "3",
+            "--test-tag",
+        ],
+    );
+    let out = run(&exe, &[&name], &[]);
+    assert_success(&out, "fork_runs");
+    let text = stdout(&out);
+    let mut seen = HashSet::new();
+    let (mut parent, mut child) = (0, 0);
+    for line in text.lines() {
+        let (who, nickname) = line.split_once(' ').expect("WHO NICKNAME");
+        match who {
+            "parent" => parent += 1,
+            "child" => child += 1,
+            _ => panic!("{line}"),
+        }
+        assert!(
+            seen.insert(position(nickname)),
+            "{nickname} handed out twice (the second time to the {who}):\n{text}"
+        );
+    }
+    assert_eq!((parent, child), (44, 40), "{text}");
+    // The parent's first pulls after the child: the run it held at the fork
+    // (positions 4, 5, 6 of shard 0), which the child did not hand out.
+    let after: Vec<(usize, usize)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("parent "))
+        .skip(4)
+        .take(3)
+        .map(position)
+        .collect();
+    assert_eq!(after, [(0, 4), (0, 5), (0, 6)], "{text}");
+}
+
+#[test]
+fn a_forked_child_never_hands_out_its_parents_run() {
+    fork_keeps_runs_apart(Variant::Plain);
+}
+
+#[test]
+fn a_forked_child_never_hands_out_its_parents_run_under_sanitizers() {
+    fork_keeps_runs_apart(Variant::Sanitized);
 }
 
 #[test]
@@ -415,7 +485,7 @@ fn last_error_explains_every_failure(variant: Variant) {
     let live = unique_name(&format!("capi-lasterr-{suffix}"));
     let mut daemon = Daemon::start(&live, &["--capacity", "4", "--seed", "1"]);
     let missing = unique_name("capi-lasterr-missing");
-    let incompatible = FakeSegment::new(2);
+    let incompatible = FakeSegment::new(3);
     let writable = FakeSegment::writable_by_everyone();
     let messages = run_last_error(
         &exe,
@@ -667,7 +737,7 @@ fn timeouts_return_empty_on_time_when_the_producer_is_stopped() {
     let name = unique_name("capi-timeout");
     let daemon = Daemon::start(&name, &["--capacity", "4", "--seed", "1"]);
     let handle = Handle::open(&name).unwrap();
-    daemon.signal(libc::SIGSTOP);
+    daemon.pause();
     drain(&handle);
 
     // Timeout 0 never waits.
@@ -707,7 +777,7 @@ fn wait_forever_returns_once_the_daemon_produces() {
     let name = unique_name("capi-forever");
     let daemon = Daemon::start(&name, &["--capacity", "4", "--seed", "1", "--test-tag"]);
     let handle = std::sync::Arc::new(Handle::open(&name).unwrap());
-    daemon.signal(libc::SIGSTOP);
+    daemon.pause();
     drain(&handle);
 
     let (tx, rx) = mpsc::channel();
@@ -775,7 +845,7 @@ fn open_reports_not_running_incompatible_and_invalid_names() {
         Handle::open(&unique_name("capi-never")).err(),
         Some(Status::NICKPOOL_NOT_RUNNING)
     );
-    let fake = FakeSegment::new(2);
+    let fake = FakeSegment::new(1);
     assert_eq!(
         Handle::open(&fake.name).err(),
         Some(Status::NICKPOOL_INCOMPATIBLE)

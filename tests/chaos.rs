@@ -9,10 +9,11 @@
 //!   loaded machine): a call may return EMPTY or DAEMON_GONE, never hang;
 //! - no call returned another status (no INCOMPATIBLE, IO_ERROR, ...);
 //! - every nickname is whole, valid UTF-8, and exactly the one the daemon
-//!   it came from generated at its ring position: each daemon runs with
-//!   its own --seed and --test-tag ("<nickname>#<position>"), and
-//!   `nickpool gen --seed S` reproduces its sequence;
-//! - no (daemon, position) was handed out twice;
+//!   it came from generated at its shard's position: each daemon runs with
+//!   four shards, two producer threads, its own --seed and --test-tag
+//!   ("<nickname>#<shard>.<position>"), and `nickpool gen --seed S
+//!   --stream SHARD` reproduces each shard's sequence;
+//! - no (daemon, shard, position) was handed out twice;
 //! - after each restart, every consumer whose handle was open before gets
 //!   a nickname from the new daemon, on that same handle, within a bound.
 //!
@@ -25,7 +26,7 @@
 mod common;
 
 use common::c::Build;
-use common::{Daemon, Rng, run_cli, unique_name};
+use common::{Daemon, Rng, unique_name};
 use nickpool::segment::monotonic_ns;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -190,6 +191,10 @@ fn chaos_consumers_and_daemons_killed_stopped_and_restarted() {
             &[
                 "--capacity",
                 CAPACITY,
+                "--shards",
+                "4",
+                "--producers",
+                "2",
                 "--test-tag",
                 "--seed",
                 &seed.to_string(),
@@ -334,6 +339,7 @@ struct Pulled {
     consumer: usize,
     t1: u64,
     nickname: String,
+    shard: usize,
     position: usize,
     /// Indices into the instances: the handle was on `first` or a later
     /// one, and on `last` or an earlier one.
@@ -410,16 +416,12 @@ fn check(instances: &[Instance], consumers: &[Consumer], end_ns: u64) -> String 
                         continue;
                     }
                     let nickname = fields[4];
-                    let (_, tag) = nickname
-                        .rsplit_once('#')
-                        .unwrap_or_else(|| panic!("consumer {c}: untagged {nickname:?}"));
-                    let position = tag
-                        .parse()
-                        .unwrap_or_else(|_| panic!("consumer {c}: bad tag in {nickname:?}"));
+                    let (_, shard, position) = common::tagged(nickname);
                     pulled.push(Pulled {
                         consumer: c,
                         t1,
                         nickname: nickname.to_owned(),
+                        shard,
                         position,
                         first,
                         last: usize::MAX, // Until the next stats line.
@@ -434,36 +436,41 @@ fn check(instances: &[Instance], consumers: &[Consumer], end_ns: u64) -> String 
         }
     }
 
-    // Each daemon's sequence, as far as any nickname may need it.
-    let mut needed = vec![0usize; instances.len()];
+    // Each daemon's shards' sequences, as far as any nickname may need them.
+    let mut needed: HashMap<(usize, usize), usize> = HashMap::new();
     for p in &pulled {
-        for n in &mut needed[p.first..=p.last] {
+        for k in p.first..=p.last {
+            let n = needed.entry((k, p.shard)).or_default();
             *n = (*n).max(p.position + 1);
         }
     }
-    let sequences: Vec<Vec<String>> = instances
-        .iter()
-        .zip(&needed)
-        .map(|(instance, &n)| generated(instance.seed, n))
+    let sequences: HashMap<(usize, usize), Vec<String>> = needed
+        .into_iter()
+        .map(|((k, shard), n)| ((k, shard), common::generated(instances[k].seed, shard, n)))
         .collect();
 
-    // Every nickname is the one a candidate daemon wrote at its position;
-    // none is handed out twice.
-    let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    // Every nickname is the one a candidate daemon wrote at its shard's
+    // position; none is handed out twice.
+    let mut seen: HashSet<(usize, usize, usize)> = HashSet::new();
     let mut first_ok: HashMap<(usize, usize), u64> = HashMap::new();
     for p in &pulled {
         let text = &p.nickname[..p.nickname.rfind('#').unwrap()];
         let k = (p.first..=p.last)
-            .find(|&k| sequences[k].get(p.position).is_some_and(|s| s == text))
+            .find(|&k| {
+                sequences[&(k, p.shard)]
+                    .get(p.position)
+                    .is_some_and(|s| s == text)
+            })
             .unwrap_or_else(|| {
                 panic!(
-                    "consumer {}: {:?} is not what daemons {}..={} wrote at position {}",
-                    p.consumer, p.nickname, p.first, p.last, p.position
+                    "consumer {}: {:?} is not what daemons {}..={} wrote at shard {} position {}",
+                    p.consumer, p.nickname, p.first, p.last, p.shard, p.position
                 )
             });
         assert!(
-            seen.insert((k, p.position)),
-            "daemon {k}'s position {} handed out twice (again to consumer {})",
+            seen.insert((k, p.shard, p.position)),
+            "daemon {k}'s shard {} position {} handed out twice (again to consumer {})",
+            p.shard,
             p.position,
             p.consumer
         );
@@ -504,17 +511,4 @@ fn check(instances: &[Instance], consumers: &[Consumer], end_ns: u64) -> String 
          {longest_over:?}",
         pulled.len()
     )
-}
-
-/// The first `n` nicknames the generator produces with `seed`.
-fn generated(seed: u64, n: usize) -> Vec<String> {
-    if n == 0 {
-        return Vec::new();
-    }
-    let (code, out, err) = run_cli(
-        &["gen", "--seed", &seed.to_string(), "-n", &n.to_string()],
-        Duration::from_secs(60),
-    );
-    assert_eq!(code, 0, "{err}");
-    out.lines().map(str::to_owned).collect()
 }

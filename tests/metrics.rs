@@ -8,6 +8,7 @@ mod common;
 
 use common::{Daemon, run_cli, shm_path, skip, unique_name, wait_until};
 use nickpool::Client;
+use nickpool::ring::RUN_MAX;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -273,6 +274,8 @@ fn the_endpoint_serves_prometheus_text_that_moves_with_pulls_and_reloads() {
         ("nickpool_reload_failures_total", "counter"),
         ("nickpool_ring_fill", "gauge"),
         ("nickpool_ring_capacity", "gauge"),
+        ("nickpool_shards", "gauge"),
+        ("nickpool_producer_threads", "gauge"),
         ("nickpool_waiters", "gauge"),
         ("nickpool_unique_remaining", "gauge"),
         ("nickpool_unique_space", "gauge"),
@@ -299,9 +302,18 @@ fn the_endpoint_serves_prometheus_text_that_moves_with_pulls_and_reloads() {
     let batches = v(&first, "nickpool_refill_batch_duration_seconds_count");
     assert!(batches >= 1.0);
 
-    // Each pull counts exactly once; soon after one, before the daemon
-    // refills, the ring is short (the daemon refills at once only when a
-    // quarter is drained, else within 100 ms).
+    // Each pull counts once, when it is claimed: a thread claims ahead of
+    // its calls (1, 2, 4, … up to RUN_MAX + 1 at once) and hands those out
+    // from its run, so the count runs at most RUN_MAX ahead of the pulls.
+    // Soon after a claim, before the daemon refills, the ring is short (the
+    // daemon refills at once only when a quarter is drained, else within
+    // 100 ms).
+    let claimed_for = |pulled: f64, consumed: f64| {
+        assert!(
+            consumed >= pulled && consumed <= pulled + RUN_MAX as f64,
+            "{consumed} claimed for {pulled} pulls"
+        );
+    };
     let client = Client::open(Some(&name)).unwrap();
     let mut pulled = 0.0;
     let mut saw_short_ring = false;
@@ -309,7 +321,7 @@ fn the_endpoint_serves_prometheus_text_that_moves_with_pulls_and_reloads() {
         client.next_string(Some(SECOND)).unwrap();
         pulled += 1.0;
         let e = scrape(addr, &name);
-        assert_eq!(v(&e, "nickpool_consumed_total"), pulled);
+        claimed_for(pulled, v(&e, "nickpool_consumed_total"));
         if v(&e, "nickpool_ring_fill") < CAPACITY {
             saw_short_ring = true;
             break;
@@ -322,12 +334,13 @@ fn the_endpoint_serves_prometheus_text_that_moves_with_pulls_and_reloads() {
     }
     pulled += 10.0;
     let after = scrape_when_full(addr, &name);
-    assert_eq!(v(&after, "nickpool_consumed_total"), pulled);
-    assert_eq!(v(&after, "nickpool_produced_total"), pulled + CAPACITY);
+    let consumed = v(&after, "nickpool_consumed_total");
+    claimed_for(pulled, consumed);
+    assert_eq!(v(&after, "nickpool_produced_total"), consumed + CAPACITY);
     // Every nickname produced was timed, in refill batches.
     assert_eq!(
         v(&after, "nickpool_generation_duration_seconds_count"),
-        pulled + CAPACITY
+        consumed + CAPACITY
     );
     assert!(v(&after, "nickpool_refill_batch_duration_seconds_count") > batches);
     assert!(v(&after, "nickpool_generation_duration_seconds_sum") > 0.0);
@@ -411,6 +424,8 @@ fn stats_json_and_prometheus_agree_with_the_endpoint() {
         ("reload_failures", "nickpool_reload_failures_total"),
         ("fill", "nickpool_ring_fill"),
         ("capacity", "nickpool_ring_capacity"),
+        ("shards", "nickpool_shards"),
+        ("producers", "nickpool_producer_threads"),
         ("waiters", "nickpool_waiters"),
         ("unique_remaining", "nickpool_unique_remaining"),
         ("unique_total", "nickpool_unique_space"),

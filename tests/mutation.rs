@@ -38,9 +38,9 @@ const RANGE_VAR: &str = "NICKPOOL_MUTATION_RANGE";
 /// Prefix of the names the images are planted under, per parent process.
 const NAME_VAR: &str = "NICKPOOL_MUTATION_PREFIX";
 
-/// The unmutated images: real segments of 4, 16 and 64 slots, full,
-/// partly drained and wrapped around, with nicknames of every length up to
-/// a slot's 55 bytes.
+/// The unmutated images: real segments of 4, 16 and 64 slots in one shard,
+/// and of 2 and 4 shards, full, partly drained and wrapped around, with
+/// nicknames of every length up to a slot's 55 bytes.
 fn base_images() -> Vec<Vec<u8>> {
     let words = [
         "快乐的小猫",
@@ -53,12 +53,20 @@ fn base_images() -> Vec<Vec<u8>> {
         "一二三四五六七八九十一二三四五六七八9", // 55 bytes
     ];
     let nicknames = |n: usize| -> Vec<&str> { (0..n).map(|i| words[i % words.len()]).collect() };
-    [(4, 4, 0), (4, 3, 2), (16, 16, 5), (16, 9, 9), (64, 60, 30)]
-        .into_iter()
-        .map(|(capacity, count, consumed)| {
-            sample_image(capacity, &nicknames(count), consumed).expect("a sample segment")
-        })
-        .collect()
+    [
+        (1, 4, 4, 0),
+        (1, 4, 3, 2),
+        (1, 16, 16, 5),
+        (1, 16, 9, 9),
+        (1, 64, 60, 30),
+        (2, 8, 16, 3),
+        (4, 4, 14, 6),
+    ]
+    .into_iter()
+    .map(|(shards, per_shard, count, consumed)| {
+        sample_image(shards, per_shard, &nicknames(count), consumed).expect("a sample segment")
+    })
+    .collect()
 }
 
 /// Byte offset of a segment header field.
@@ -157,6 +165,9 @@ fn mutation(i: u64, bases: &[Vec<u8>]) -> Mutation {
                     ("header_size", field!(header_size)),
                     ("slot_size", field!(slot_size)),
                     ("capacity", field!(capacity)),
+                    ("shards", field!(shards)),
+                    ("shard_capacity", field!(shard_capacity)),
+                    ("producers", field!(producers)),
                     ("daemon_pid", field!(daemon_pid)),
                     ("state", field!(state)),
                     ("flags", field!(flags)),
@@ -179,16 +190,21 @@ fn mutation(i: u64, bases: &[Vec<u8>]) -> Mutation {
                 what.push(format!("{name} = {value}"));
             }
             3 => {
-                // A consistent header claiming a capacity the file may not
+                // A consistent header claiming shards the file may not
                 // have: the client must check the file size.
-                let capacity = rng.pick(&[4u32, 8, 64, 1024, 1 << 20, 1 << 24]);
-                put_u32(&mut image, field!(capacity), capacity);
+                let shards = rng.pick(&[1u32, 2, 4, 64]);
+                let per_shard = rng.pick(&[4u32, 8, 64, 1024, 1 << 18]);
+                put_u32(&mut image, field!(shards), shards);
+                put_u32(&mut image, field!(shard_capacity), per_shard);
+                put_u32(&mut image, field!(capacity), shards * per_shard);
                 put_u64(
                     &mut image,
                     field!(total_size),
-                    segment_size(capacity) as u64,
+                    segment_size(shards, per_shard) as u64,
                 );
-                what.push(format!("capacity {capacity} with matching total size"));
+                what.push(format!(
+                    "{shards} shards of {per_shard} slots with matching capacity and total size"
+                ));
             }
             4 => {
                 // Garbage over whole slots.

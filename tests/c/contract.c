@@ -3,9 +3,9 @@
  *
  *   contract LIVE MISSING INCOMPATIBLE
  *
- * LIVE is served by `nickpool serve --capacity 4 --test-tag` (every nickname
- * ends in "#<ring position>", so the checks can tell exactly which nicknames
- * were consumed), MISSING has never been served, INCOMPATIBLE is a segment
+ * LIVE is served by `nickpool serve --capacity 4 --test-tag` (one shard;
+ * every nickname ends in "#0.<position>", so the checks can tell exactly
+ * which nicknames were consumed), MISSING has never been served, INCOMPATIBLE is a segment
  * file of another layout version. This program is the only consumer of LIVE.
  * Prints "contract: N checks passed" and exits 0, or names the first failed
  * check and exits 1.
@@ -50,11 +50,12 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* The ring position a --test-tag nickname carries. */
+/* The position a --test-tag nickname carries ("#<shard>.<position>"; LIVE
+ * has one shard, 0). */
 static unsigned long long position(const char *nick) {
   const char *hash = strrchr(nick, '#');
-  EXPECT(hash != NULL && hash[1] != '\0');
-  return strtoull(hash + 1, NULL, 10);
+  EXPECT(hash != NULL && strncmp(hash, "#0.", 3) == 0 && hash[3] != '\0');
+  return strtoull(hash + 3, NULL, 10);
 }
 
 static uint64_t consumed(nickpool_client *np) {

@@ -7,8 +7,8 @@
  *
  * LIVE is served by `nickpool serve --capacity 4` and this program is its
  * only consumer; MISSING has never been served; INCOMPATIBLE is a segment
- * file of another layout version (2); WRITABLE is a file every user may
- * write. Midway the program prints "stop" and waits for a line on stdin
+ * file of another (later) layout version, 3; WRITABLE is a file every user
+ * may write. Midway the program prints "stop" and waits for a line on stdin
  * (the test then stops the daemon with SIGSTOP), later "kill" (the test
  * then kills it with SIGKILL). Each failure's message is printed as
  * "message STATUS TEXT" for the test to compare with `nickpool pull`. Ends
@@ -104,7 +104,7 @@ static void open_failures(const char *missing, const char *incompatible, const c
   EXPECT_STATUS(nickpool_open(incompatible, &np), NICKPOOL_INCOMPATIBLE);
   snprintf(path, sizeof path, "/dev/shm%s", incompatible);
   EXPECT_MESSAGE(path);
-  EXPECT_MESSAGE("layout version 2");
+  EXPECT_MESSAGE("layout version 3");
   EXPECT_MESSAGE("same release");
   report("NICKPOOL_INCOMPATIBLE");
 

@@ -116,6 +116,31 @@ impl Daemon {
         unsafe { libc::kill(self.pid(), signal) };
     }
 
+    /// SIGSTOP, and waits (at most 10 s) until every thread of the daemon
+    /// has stopped: until then a producer thread on another CPU may still
+    /// publish.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+        let stopped = wait_until(Duration::from_secs(10), || {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+                return false;
+            };
+            tasks.flatten().all(|task| {
+                std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+                    // The state follows the parenthesised command name.
+                    stat.rfind(')')
+                        .and_then(|at| stat[at + 1..].split_whitespace().next())
+                        .is_some_and(|state| state == "T" || state == "t")
+                })
+            })
+        });
+        assert!(
+            stopped,
+            "daemon pid {} did not stop within 10 s",
+            self.pid()
+        );
+    }
+
     /// kill -9 and reap.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
@@ -182,6 +207,80 @@ pub fn run_cli(args: &[&str], timeout: Duration) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// A `--test-tag` nickname split into its text, shard and position in that
+/// shard ("快乐的小猫#2.41" is `("快乐的小猫", 2, 41)`).
+pub fn tagged(nickname: &str) -> (&str, usize, usize) {
+    let (text, tag) = nickname
+        .rsplit_once('#')
+        .unwrap_or_else(|| panic!("{nickname:?} has no tag"));
+    let (shard, position) = tag
+        .split_once('.')
+        .unwrap_or_else(|| panic!("{nickname:?} has a bad tag"));
+    let number = |n: &str| -> usize {
+        n.parse()
+            .unwrap_or_else(|_| panic!("{nickname:?} has a bad tag"))
+    };
+    (text, number(shard), number(position))
+}
+
+/// The first `n` nicknames of the seed's ChaCha stream `stream`: what shard
+/// `stream` of `nickpool serve --seed SEED` serves, in order
+/// (`nickpool gen --seed SEED --stream STREAM`).
+pub fn generated(seed: u64, stream: usize, n: usize) -> Vec<String> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let (code, out, err) = run_cli(
+        &[
+            "gen",
+            "--seed",
+            &seed.to_string(),
+            "--stream",
+            &stream.to_string(),
+            "-n",
+            &n.to_string(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(str::to_owned).collect()
+}
+
+/// Checks that every tagged nickname is the one its shard's stream of
+/// `seed` holds at its position, and that no (shard, position) comes twice;
+/// returns how many came from each shard.
+pub fn check_tagged<'a>(seed: u64, nicknames: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
+    let mut by_shard: Vec<Vec<(usize, &str)>> = Vec::new();
+    for nickname in nicknames {
+        let (text, shard, position) = tagged(nickname);
+        if by_shard.len() <= shard {
+            by_shard.resize_with(shard + 1, Vec::new);
+        }
+        by_shard[shard].push((position, text));
+    }
+    let mut counts = Vec::new();
+    for (shard, mut pulled) in by_shard.into_iter().enumerate() {
+        pulled.sort_unstable();
+        for pair in pulled.windows(2) {
+            assert_ne!(
+                pair[0].0, pair[1].0,
+                "shard {shard} position {} delivered twice",
+                pair[0].0
+            );
+        }
+        let needed = pulled.last().map_or(0, |&(p, _)| p + 1);
+        let expected = generated(seed, shard, needed);
+        for &(position, text) in &pulled {
+            assert_eq!(
+                text, expected[position],
+                "shard {shard} position {position} is not what its producer wrote"
+            );
+        }
+        counts.push(pulled.len());
+    }
+    counts
 }
 
 /// Says on the real stderr (not the captured test output, so it shows in a

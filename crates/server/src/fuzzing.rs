@@ -14,8 +14,8 @@
 
 use crate::client::{Client, Error};
 use crate::ffi::{self, nickpool_status};
-use crate::ring::{Producer, SLOT_PAYLOAD, SLOT_SIZE};
-use crate::segment::{self, CreateOptions, OwnedSegment, SLOTS_OFFSET};
+use crate::ring::{Producer, SLOT_PAYLOAD, SLOT_SIZE, pull_any};
+use crate::segment::{self, CreateOptions, Geometry, HEADER_SIZE, OwnedSegment};
 use std::ffi::{CString, c_char};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -267,12 +267,13 @@ impl Drop for CHandle {
 }
 
 /// Whether `nickname` is the payload (length byte, then bytes) of one of
-/// the 64-byte slots of `image`, or, unless `whole`, part of one: a forged
-/// payload may hold NUL bytes, which split it where a batch's nicknames
-/// are separated by NULs.
+/// the 64-byte lines of `image` after its header page (every shard's slots
+/// are among them), or, unless `whole`, part of one: a forged payload may
+/// hold NUL bytes, which split it where a batch's nicknames are separated
+/// by NULs.
 fn is_slot_payload(image: &[u8], nickname: &[u8], whole: bool) -> bool {
     image
-        .get(SLOTS_OFFSET..)
+        .get(HEADER_SIZE..)
         .unwrap_or_default()
         .chunks_exact(SLOT_SIZE)
         .any(|slot| {
@@ -289,20 +290,27 @@ fn is_slot_payload(image: &[u8], nickname: &[u8], whole: bool) -> bool {
         })
 }
 
-/// The image of a real segment of `capacity` slots, made by the daemon's
-/// own code: `nicknames` published in order, the first `consumed` of them
-/// already pulled. The fields that differ from run to run (pid, instance,
-/// clocks) are set to fixed values, so the same arguments give the same
-/// bytes.
-pub fn sample_image(capacity: u32, nicknames: &[&str], consumed: usize) -> io::Result<Vec<u8>> {
+/// The image of a real segment of `shards` shards of `shard_capacity`
+/// slots, made by the daemon's own code: `nicknames` published in turn into
+/// shard 0, 1, …, the first `consumed` of them already pulled (from shard
+/// 0 on, as a consumer at home there takes them). The fields that differ
+/// from run to run (pid, instance, clocks) are set to fixed values, so the
+/// same arguments give the same bytes.
+pub fn sample_image(
+    shards: u32,
+    shard_capacity: u32,
+    nicknames: &[&str],
+    consumed: usize,
+) -> io::Result<Vec<u8>> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "/nickpool-sample-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
+    let geometry = Geometry::new(shards, shard_capacity, 1).map_err(io::Error::other)?;
     let options = CreateOptions {
-        capacity,
+        geometry,
         mode: 0o600,
         group: None,
         dictionary: "sample".into(),
@@ -311,14 +319,16 @@ pub fn sample_image(capacity: u32, nicknames: &[&str], consumed: usize) -> io::R
     };
     let segment =
         OwnedSegment::create(&name, &options).map_err(|e| io::Error::other(e.to_string()))?;
-    let ring = segment.ring();
-    // SAFETY: this process just created the segment and holds its lock: the
-    // only producer.
-    let mut producer = unsafe { Producer::new(ring) };
+    let mut producers: Vec<Producer<'_>> = (0..shards as usize)
+        // SAFETY: this process just created the segment and holds its lock:
+        // the only producer of each shard.
+        .map(|shard| unsafe { Producer::new(segment.shard(shard)) })
+        .collect();
     for (i, nickname) in nicknames.iter().enumerate() {
+        let producer = &mut producers[i % shards as usize];
         if producer.free_slots() == 0 {
             return Err(io::Error::other(format!(
-                "{i} nicknames fill {capacity} slots"
+                "{i} nicknames fill {shards} shards of {shard_capacity} slots"
             )));
         }
         producer.push_with(|buf| {
@@ -326,9 +336,11 @@ pub fn sample_image(capacity: u32, nicknames: &[&str], consumed: usize) -> io::R
             Some(nickname.len())
         });
     }
-    producer.flush_tail();
+    for producer in &producers {
+        producer.flush_tail();
+    }
     for _ in 0..consumed {
-        ring.pull_with(1, |_, _| true);
+        pull_any(&segment.mapping(), 0, 1, |_, _| true);
     }
     let h = segment.header();
     h.daemon_pid.store(1, Ordering::Relaxed);

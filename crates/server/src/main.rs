@@ -62,8 +62,11 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE")]
     blocklist: Option<PathBuf>,
     /// Seed for a reproducible sequence; default: a fresh seed from the OS.
-    /// With --unique it seeds only the choice of styles; the order within
-    /// each style comes from the permutation key.
+    /// `serve`: each shard S serves the sequence of `nickpool gen --seed N
+    /// --stream S`, whatever --producers; the order in which clients take
+    /// from the shards is not reproducible. With --unique it seeds only the
+    /// choice of styles; the order within each style comes from the
+    /// permutation key.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
     /// Only nicknames of at most N characters, each as likely as without
@@ -81,10 +84,23 @@ pub struct ServeArgs {
     /// [default: $NICKPOOL_NAME, else /nickpool]
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// Ring slots (a power of two from 4 to 16777216); each takes 64 bytes
-    /// of /dev/shm.
+    /// Slots of all shards together (a power of two from 4 to 16777216),
+    /// divided evenly among the shards; each takes 64 bytes of /dev/shm.
     #[arg(long, value_name = "N", default_value_t = nickpool::segment::DEFAULT_CAPACITY)]
     capacity: u32,
+    /// Rings the capacity is divided into: a power of two from 1 to 64,
+    /// each of at least 4 slots. A client pulls from the shard of the CPU
+    /// it runs on and takes from the others only when that one is empty,
+    /// so cores pulling at once rarely share a cache line. [default: the
+    /// online CPUs rounded up to a power of two, at most 64, fewer if the
+    /// capacity leaves a shard under 4 slots]
+    #[arg(long, value_name = "N")]
+    shards: Option<u32>,
+    /// Producer threads, from 1 to --shards: thread T fills shards T,
+    /// T + N, T + 2N, … and sleeps when they are all full. [default: one
+    /// per 4 online CPUs, at least 1, at most --shards]
+    #[arg(long, value_name = "N")]
+    producers: Option<u32>,
     /// Segment file mode in octal; 0600 lets only this user pull, 0660 also
     /// the segment's group (see --group).
     #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = cmd::serve::parse_mode)]
@@ -194,6 +210,10 @@ pub struct GenArgs {
     /// share of draws and the lengths, instead of nicknames.
     #[arg(long)]
     stats: bool,
+    /// Which of the seed's ChaCha streams: shard S of `serve --seed N`
+    /// serves `gen --seed N --stream S`.
+    #[arg(long, value_name = "S", default_value_t = 0, requires = "seed")]
+    stream: u64,
     /// Print every nickname the dictionary (with --style, --blocklist,
     /// --max-chars) can produce, once each, in unique mode's index order:
     /// exactly what `serve --unique` may hand out.
@@ -236,6 +256,26 @@ pub struct BenchArgs {
     /// --attach.
     #[arg(long, value_name = "C", default_value_t = nickpool::segment::DEFAULT_CAPACITY, conflicts_with = "attach")]
     capacity: u32,
+    /// `serve --shards` for the daemon the bench starts [default: serve's].
+    #[arg(long, value_name = "N", conflicts_with = "attach")]
+    shards: Option<u32>,
+    /// `serve --producers` for the daemon the bench starts [default:
+    /// serve's].
+    #[arg(long, value_name = "N", conflicts_with = "attach")]
+    producers: Option<u32>,
+    /// Run the bench once per process count in the list (e.g. 1,2,4,8,15),
+    /// each with a fresh daemon unless --attach, and print one row per
+    /// count: total pulls/s, p50, p99, p99.9, empty events, daemon CPU.
+    /// Implies --pin.
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["procs", "compare", "svg"])]
+    sweep: Option<String>,
+    /// Give the daemon and every client thread CPUs of their own: the
+    /// bench's own daemon runs on the first P CPUs this process may use (P
+    /// = its producer threads), each client thread on one of the next ones
+    /// (with --attach: on CPUs outside the daemon's affinity). Where there
+    /// are too few CPUs, nothing is pinned and the report says so.
+    #[arg(long)]
+    pin: bool,
     /// Also measure, in this process and the same run, what a user would
     /// use instead: rand::rng() + format!, a ChaCha8 write (the floor of
     /// generation), a Mutex<VecDeque<String>> pool, a Unix-socket round trip,
@@ -262,6 +302,9 @@ pub struct BenchWorkerArgs {
     batch: u32,
     #[arg(long)]
     rate: u64,
+    /// One CPU per thread, comma-separated: thread i runs on the i-th.
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
 }
 
 #[derive(Args)]

@@ -112,9 +112,21 @@ pub struct HistogramSnapshot {
     pub sum_seconds: f64,
 }
 
-/// How long the producer takes to refill the ring, kept in the daemon's
-/// memory. The producer records each batch with one call; the endpoint reads
-/// a snapshot at each scrape.
+impl HistogramSnapshot {
+    /// Adds `other`, a snapshot of a histogram with the same buckets.
+    fn add(&mut self, other: &HistogramSnapshot) {
+        debug_assert_eq!(self.buckets.len(), other.buckets.len());
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            mine.1 += theirs.1;
+        }
+        self.count += other.count;
+        self.sum_seconds += other.sum_seconds;
+    }
+}
+
+/// How long a producer thread takes to refill its shards, kept in the
+/// daemon's memory. The thread records each batch with one call; the
+/// endpoint reads a snapshot of every thread's at each scrape.
 #[derive(Debug)]
 pub struct RefillTimes {
     batch: Histogram,
@@ -154,6 +166,18 @@ impl RefillTimes {
             batch: self.batch.snapshot(),
             per_nickname: self.per_nickname.snapshot(),
         }
+    }
+
+    /// The sum of several producer threads' times (each thread records into
+    /// its own, so they never contend for a line).
+    pub fn snapshot_all<'a>(times: impl IntoIterator<Item = &'a RefillTimes>) -> RefillSnapshot {
+        let mut all = times.into_iter().map(RefillTimes::snapshot);
+        let mut sum = all.next().unwrap_or_else(|| RefillTimes::new().snapshot());
+        for other in all {
+            sum.batch.add(&other.batch);
+            sum.per_nickname.add(&other.per_nickname);
+        }
+        sum
     }
 }
 
@@ -283,8 +307,26 @@ impl Collector for Snapshot {
         }
 
         let gauges = [
-            ("ring_fill", "Nicknames waiting in the ring.", s.fill),
-            ("ring_capacity", "Slots in the ring.", s.capacity),
+            (
+                "ring_fill",
+                "Nicknames waiting in the ring, all shards together.",
+                s.fill,
+            ),
+            (
+                "ring_capacity",
+                "Slots in the ring, all shards together.",
+                s.capacity,
+            ),
+            (
+                "shards",
+                "Rings (shards) the segment is divided into.",
+                s.shards,
+            ),
+            (
+                "producer_threads",
+                "Daemon threads filling the shards.",
+                s.producers,
+            ),
             (
                 "waiters",
                 "Clients asleep waiting for nicknames right now.",
@@ -414,6 +456,24 @@ mod tests {
             .unwrap();
         assert_eq!(fifty.1, 64);
         assert!((s.per_nickname.sum_seconds - 3.2e-6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn producer_threads_refill_times_add_up() {
+        let (a, b) = (RefillTimes::new(), RefillTimes::new());
+        a.record_batch(3_200, 64);
+        b.record_batch(3_200, 64);
+        b.record_batch(30_000, 10);
+        let all = RefillTimes::snapshot_all([&a, &b]);
+        assert_eq!((all.batch.count, all.per_nickname.count), (3, 138));
+        assert!((all.batch.sum_seconds - 36.4e-6).abs() < 1e-12);
+        let fifty = all
+            .per_nickname
+            .buckets
+            .iter()
+            .find(|b| b.0 == 50e-9)
+            .unwrap();
+        assert_eq!(fifty.1, 128);
     }
 
     #[test]

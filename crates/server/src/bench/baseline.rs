@@ -508,33 +508,10 @@ impl Drop for RedisBaseline {
     }
 }
 
-/// Pins the calling thread to `cpu`. Returns whether it worked.
-fn pin_to(cpu: usize) -> bool {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes a bit
-    // of it; sched_setaffinity(0, ..) applies to the calling thread and
-    // only reads the set.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-    }
-}
-
 /// The first two CPUs this process may run on.
 fn two_cpus() -> Option<(usize, usize)> {
-    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity writes it.
-    let set = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return None;
-        }
-        set
-    };
-    let mut cpus = (0..libc::CPU_SETSIZE as usize).filter(|&cpu| {
-        // SAFETY: `cpu` is below CPU_SETSIZE; CPU_ISSET only reads the set.
-        unsafe { libc::CPU_ISSET(cpu, &set) }
-    });
-    Some((cpus.next()?, cpus.next()?))
+    let cpus = super::affinity::allowed(0)?;
+    Some((*cpus.first()?, *cpus.get(1)?))
 }
 
 /// The cost of moving one cache line from one core to another and back:
@@ -547,7 +524,7 @@ pub fn cache_line_round_trip(rounds: u64) -> (Duration, bool) {
     let echo = {
         let line = Arc::clone(&line);
         std::thread::spawn(move || {
-            let pinned = cpus.is_some_and(|(_, b)| pin_to(b));
+            let pinned = cpus.is_some_and(|(_, b)| super::affinity::pin_to(b));
             // Answer every odd value v with v + 1.
             for round in 0..rounds {
                 let ping = 2 * round + 1;
@@ -559,7 +536,7 @@ pub fn cache_line_round_trip(rounds: u64) -> (Duration, bool) {
             pinned
         })
     };
-    let pinned = cpus.is_some_and(|(a, _)| pin_to(a));
+    let pinned = cpus.is_some_and(|(a, _)| super::affinity::pin_to(a));
     let start = Instant::now();
     for round in 0..rounds {
         line.0.store(2 * round + 1, Ordering::Release);
@@ -571,14 +548,7 @@ pub fn cache_line_round_trip(rounds: u64) -> (Duration, bool) {
     let echo_pinned = echo.join().unwrap_or(false);
     if cpus.is_some() {
         // Unpin this thread again.
-        // SAFETY: as in `pin_to`; the set holds every CPU.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            for cpu in 0..libc::CPU_SETSIZE as usize {
-                libc::CPU_SET(cpu, &mut set);
-            }
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        }
+        super::affinity::unpin();
     }
     (elapsed / rounds.max(1) as u32, pinned && echo_pinned)
 }

@@ -24,13 +24,46 @@ impl DaemonProcess {
         name: &str,
         capacity: u32,
     ) -> Result<(DaemonProcess, Client), String> {
-        let child = Command::new(program)
+        DaemonProcess::start_with(program, name, capacity, &[], None)
+    }
+
+    /// [`DaemonProcess::start`] with more `serve` arguments, and, with
+    /// `cpus`, every thread of the daemon restricted to those CPUs from its
+    /// first instruction on.
+    pub fn start_with(
+        program: &Path,
+        name: &str,
+        capacity: u32,
+        more: &[String],
+        cpus: Option<&[usize]>,
+    ) -> Result<(DaemonProcess, Client), String> {
+        let mut command = Command::new(program);
+        command
             .arg("serve")
             .args(["--name", name])
             .args(["--capacity", &capacity.to_string()])
+            .args(more)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(cpus) = cpus {
+            use std::os::unix::process::CommandExt;
+            let set = super::affinity::cpu_set(cpus);
+            // SAFETY: the closure runs in the child between fork and exec;
+            // it makes one system call on a set built before the fork
+            // (async-signal-safe), and the threads the daemon starts later
+            // inherit the restriction.
+            unsafe {
+                command.pre_exec(move || {
+                    if super::affinity::restrict_to(&set) {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command
             .spawn()
             .map_err(|e| format!("cannot start {} serve: {e}", program.display()))?;
         let mut daemon = DaemonProcess {

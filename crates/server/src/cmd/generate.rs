@@ -57,7 +57,7 @@ pub fn run(args: GenArgs) -> Result<(), CliError> {
         return print_all(&dict, selection);
     }
     let mut generator =
-        Generator::new(Arc::new(dict), args.source.seed(), 0).with_selection(selection);
+        Generator::new(Arc::new(dict), args.source.seed(), args.stream).with_selection(selection);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut buf = [0u8; nickpool::MAX_NICKNAME_LEN + 1];

@@ -67,6 +67,8 @@ pub fn to_json(s: &Stats) -> serde_json::Value {
         "dictionary": s.dictionary,
         "style": s.style,
         "capacity": s.capacity,
+        "shards": s.shards,
+        "producers": s.producers,
         "fill": s.fill,
         "produced": s.produced,
         "consumed": s.consumed,
@@ -119,6 +121,16 @@ pub fn to_text(s: &Stats) -> String {
     line("dictionary", s.dictionary.clone());
     line("style", s.style.clone());
     line("capacity", format!("{} slots", s.capacity));
+    line(
+        "shards",
+        format!(
+            "{} of {} slots, filled by {} producer thread{}",
+            s.shards,
+            s.capacity / s.shards.max(1),
+            s.producers,
+            if s.producers == 1 { "" } else { "s" }
+        ),
+    );
     line(
         "fill",
         format!("{} ({:.1}%)", s.fill, pct(s.fill, s.capacity)),

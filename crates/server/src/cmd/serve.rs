@@ -79,6 +79,8 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
     let options = ServeOptions {
         name,
         capacity,
+        shards: args.shards,
+        producers: args.producers,
         source: args.source.dict_source(),
         seed: args.source.seed(),
         style: args.source.style.clone(),
@@ -87,6 +89,10 @@ pub fn run(args: ServeArgs) -> Result<(), CliError> {
         test_tag: args.test_tag,
         metrics: args.metrics,
     };
+    // The shards and producers fit the capacity (checked again by serve).
+    options
+        .geometry()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let control = Control::new();
     control
         .install_signal_handlers()

@@ -11,6 +11,7 @@
 
 use super::{ServeError, log};
 use crate::metrics::{self, RefillTimes, UniqueStyles};
+use crate::ring::CacheLine;
 use crate::segment::Mapping;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,14 +46,15 @@ impl Endpoint {
         self.addr
     }
 
-    /// Answers scrapes from a thread of `scope`, reading `mapping`,
-    /// `refill` and unique mode's `styles` at each one, until the returned
+    /// Answers scrapes from a thread of `scope`, reading `mapping`, the
+    /// producer threads' `refill` times and unique mode's `styles` at each
+    /// one, until the returned
     /// guard is dropped.
     pub(crate) fn spawn<'scope, 'env>(
         &'env self,
         scope: &'scope Scope<'scope, 'env>,
         mapping: &'env Mapping,
-        refill: &'env RefillTimes,
+        refill: &'env [CacheLine<RefillTimes>],
         styles: Option<&'env dyn UniqueStyles>,
     ) -> std::io::Result<Running<'env>> {
         std::thread::Builder::new()
@@ -66,7 +68,7 @@ impl Endpoint {
     fn answer_until_stopped(
         &self,
         mapping: &Mapping,
-        refill: &RefillTimes,
+        refill: &[CacheLine<RefillTimes>],
         styles: Option<&dyn UniqueStyles>,
     ) {
         loop {
@@ -97,7 +99,7 @@ impl Drop for Running<'_> {
 fn answer(
     request: tiny_http::Request,
     mapping: &Mapping,
-    refill: &RefillTimes,
+    refill: &[CacheLine<RefillTimes>],
     styles: Option<&dyn UniqueStyles>,
 ) {
     use tiny_http::{Header, Method, Response};
@@ -113,8 +115,9 @@ fn answer(
             .with_header(header("Allow", "GET, HEAD"))
     } else {
         let stats = crate::client::read_stats(mapping);
+        let refill = RefillTimes::snapshot_all(refill.iter().map(|r| &r.0));
         let styles = styles.map(|s| s.usage()).unwrap_or_default();
-        match metrics::encode(&stats, Some(&refill.snapshot()), &styles) {
+        match metrics::encode(&stats, Some(&refill), &styles) {
             Ok(text) => Response::from_string(text)
                 .with_header(header("Content-Type", metrics::CONTENT_TYPE)),
             Err(_) => Response::from_string("cannot encode the metrics\n").with_status_code(500),

@@ -97,7 +97,7 @@ pub fn serve(
 ) -> Result<(), ServeError> {
     let source = UniqueSource::open(options, unique).map_err(ServeError::Config)?;
     let total = source.total();
-    daemon::serve_with(options, Box::new(source), total, control)
+    daemon::serve_with(options, source, total, control)
 }
 
 /// Loads the dictionary a daemon or `decode` names and resolves `--style`.
@@ -353,8 +353,8 @@ impl UniqueSource {
     /// lease, and checks that they belong together. Logs what it found.
     pub fn open(options: &ServeOptions, unique: &UniqueOptions) -> Result<UniqueSource, String> {
         let (dict, style) = load_dictionary(&options.source, options.style.as_deref())?;
-        if options.test_tag && dict.max_len() + 21 > crate::MAX_NICKNAME_LEN {
-            return Err("--test-tag needs nicknames of at most 34 bytes".into());
+        if options.test_tag && dict.max_len() + 24 > crate::MAX_NICKNAME_LEN {
+            return Err("--test-tag needs nicknames of at most 31 bytes".into());
         }
         let space = IndexSpace::new(Arc::new(dict), style)?;
         let size = space.size();
@@ -894,7 +894,7 @@ fn check_state(
 
 impl NicknameSource for UniqueSource {
     #[inline]
-    fn next_into(&mut self, out: &mut [u8]) -> Option<usize> {
+    fn next_into(&mut self, _shard: usize, out: &mut [u8]) -> Option<usize> {
         loop {
             let k = match self.pending.take() {
                 Some(k) => k,
@@ -947,6 +947,15 @@ impl NicknameSource for UniqueSource {
 
     fn is_exhausted(&self) -> bool {
         self.exhausted
+    }
+
+    /// Every shard of a thread draws from the same counter blocks.
+    fn split(&self, _shards: &[usize]) -> UniqueSource {
+        self.another()
+    }
+
+    fn adopt(&mut self, reloaded: &UniqueSource) {
+        self.take_space(reloaded.space.clone());
     }
 
     fn reload(&mut self) -> Result<String, String> {
@@ -1150,7 +1159,7 @@ mod tests {
 
     fn next(source: &mut UniqueSource) -> Option<String> {
         let mut buf = [0u8; 64];
-        let len = source.next_into(&mut buf)?;
+        let len = source.next_into(0, &mut buf)?;
         Some(String::from_utf8(buf[..len].to_vec()).unwrap())
     }
 

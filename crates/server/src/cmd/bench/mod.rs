@@ -9,10 +9,17 @@
 //! resident memory before and after. `--compare` then measures the
 //! alternatives in this process (`compare.rs`); `--svg` draws the latency
 //! percentiles (`chart.rs`).
+//!
+//! `--sweep 1,2,4,8,15` runs the same bench once per process count, each
+//! with a fresh daemon (unless `--attach`ed), and prints one table row per
+//! count (`report::sweep_text`). With `--pin` (implied by `--sweep`) the
+//! daemon and every client thread get CPUs of their own where the host has
+//! enough (`placement.rs`).
 
 mod chart;
 mod compare;
 mod measure;
+mod placement;
 mod procfs;
 mod report;
 pub mod worker;
@@ -28,6 +35,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the arguments ask for, validated.
+#[derive(Clone)]
 pub struct Config {
     pub name: String,
     pub attach: bool,
@@ -38,6 +46,13 @@ pub struct Config {
     /// Pulls a second per thread; 0 for as fast as it can.
     pub rate: u64,
     pub capacity: u32,
+    /// `serve --shards` and `--producers` for the bench's own daemon.
+    pub shards: Option<u32>,
+    pub producers: Option<u32>,
+    /// Process counts to run one after another (`--sweep`).
+    pub sweep: Option<Vec<u32>>,
+    /// Place the daemon and the clients on CPUs of their own.
+    pub pin: bool,
 }
 
 fn config(args: &BenchArgs) -> Result<Config, CliError> {
@@ -63,6 +78,23 @@ fn config(args: &BenchArgs) -> Result<Config, CliError> {
     if !(1..=1024).contains(&args.batch) {
         return usage(format!("--batch {} must be from 1 to 1024", args.batch));
     }
+    let sweep = match &args.sweep {
+        None => None,
+        Some(list) => {
+            let counts: Option<Vec<u32>> = list
+                .split(',')
+                .map(|n| n.trim().parse().ok().filter(|n| (1..=256).contains(n)))
+                .collect();
+            match counts {
+                Some(counts) if !counts.is_empty() => Some(counts),
+                _ => {
+                    return usage(format!(
+                        "--sweep '{list}' must be process counts from 1 to 256, separated by commas, e.g. 1,2,4,8,15"
+                    ));
+                }
+            }
+        }
+    };
     let capacity = args.capacity;
     if !capacity.is_power_of_two()
         || !(segment::MIN_CAPACITY..=segment::MAX_CAPACITY).contains(&capacity)
@@ -73,7 +105,7 @@ fn config(args: &BenchArgs) -> Result<Config, CliError> {
             segment::MAX_CAPACITY
         ));
     }
-    Ok(Config {
+    let config = Config {
         name,
         attach: args.attach,
         procs: args.procs,
@@ -82,7 +114,23 @@ fn config(args: &BenchArgs) -> Result<Config, CliError> {
         batch: args.batch,
         rate: args.rate,
         capacity,
-    })
+        shards: args.shards,
+        producers: args.producers,
+        pin: args.pin || sweep.is_some(),
+        sweep,
+    };
+    if !config.attach {
+        // The daemon would refuse them; say so before starting anything.
+        nickpool_server::daemon::ServeOptions {
+            capacity,
+            shards: config.shards,
+            producers: config.producers,
+            ..nickpool_server::daemon::ServeOptions::new(&config.name)
+        }
+        .geometry()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    Ok(config)
 }
 
 fn this_program() -> Result<std::path::PathBuf, CliError> {
@@ -112,13 +160,20 @@ pub struct WorkerResult {
 }
 
 impl Worker {
-    fn spawn(config: &Config) -> Result<Worker, CliError> {
-        let mut child = Command::new(this_program()?)
+    /// Starts a worker; with `cpus`, its thread `i` runs on `cpus[i]` only.
+    fn spawn(config: &Config, cpus: Option<&[usize]>) -> Result<Worker, CliError> {
+        let mut command = Command::new(this_program()?);
+        command
             .arg("bench-worker")
             .args(["--name", &config.name])
             .args(["--threads", &config.threads.to_string()])
             .args(["--batch", &config.batch.to_string()])
-            .args(["--rate", &config.rate.to_string()])
+            .args(["--rate", &config.rate.to_string()]);
+        if let Some(cpus) = cpus {
+            let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+            command.args(["--cpus", &list.join(",")]);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -200,26 +255,79 @@ fn daemon_usage(pid: u32) -> (Option<f64>, Option<u64>) {
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let config = config(&args)?;
     let clock = TscClock::calibrate();
-    let (own, client) = if config.attach {
-        let client = Client::open(Some(&config.name)).map_err(|e| {
+    if let Some(counts) = config.sweep.clone() {
+        let mut rows = Vec::new();
+        for procs in counts {
+            let row = Config {
+                procs,
+                ..config.clone()
+            };
+            rows.push(measure_once(row, clock, false)?);
+        }
+        let text = if args.json {
+            format!("{}\n", report::sweep_json(&rows))
+        } else {
+            report::sweep_text(&rows)
+        };
+        return super::write_result(std::io::stdout().write_all(text.as_bytes()));
+    }
+    let run = measure_once(config, clock, args.compare)?;
+    let text = if args.json {
+        format!("{}\n", run.json())
+    } else {
+        run.text()
+    };
+    super::write_result(std::io::stdout().write_all(text.as_bytes()))?;
+    if let Some(path) = &args.svg {
+        chart::write_svg(path, &run).map_err(|e| {
+            CliError::Runtime(format!("cannot write the chart {}: {e}", path.display()))
+        })?;
+        eprintln!("nickpool bench: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// One bench run: its own daemon (unless attached), `config.procs` worker
+/// processes for `config.seconds`, the figures.
+fn measure_once(config: Config, clock: TscClock, compare: bool) -> Result<report::Run, CliError> {
+    let attached = if config.attach {
+        Some(Client::open(Some(&config.name)).map_err(|e| {
             CliError::Runtime(format!(
                 "{e}\n(--attach uses a running daemon; drop it to let the bench start its own)"
             ))
-        })?;
-        (None, client)
+        })?)
     } else {
-        let (daemon, client) =
-            DaemonProcess::start(&this_program()?, &config.name, config.capacity)
-                .map_err(CliError::Runtime)?;
-        (Some(daemon), client)
+        None
+    };
+    let place = placement::plan(&config, attached.as_ref());
+    let (own, client) = match attached {
+        Some(client) => (None, client),
+        None => {
+            let mut more = Vec::new();
+            if let Some(shards) = config.shards {
+                more.extend(["--shards".to_owned(), shards.to_string()]);
+            }
+            if let Some(producers) = config.producers {
+                more.extend(["--producers".to_owned(), producers.to_string()]);
+            }
+            let (daemon, client) = DaemonProcess::start_with(
+                &this_program()?,
+                &config.name,
+                config.capacity,
+                &more,
+                place.daemon.as_deref(),
+            )
+            .map_err(CliError::Runtime)?;
+            (Some(daemon), client)
+        }
     };
     let stats = |client: &Client| {
         client
             .stats()
             .map_err(|e| CliError::Runtime(format!("cannot read the daemon's statistics: {e}")))
     };
-    let mut workers = (0..config.procs)
-        .map(|_| Worker::spawn(&config))
+    let mut workers = (0..config.procs as usize)
+        .map(|i| Worker::spawn(&config, place.clients.as_ref().map(|c| c[i].as_slice())))
         .collect::<Result<Vec<_>, _>>()?;
     for worker in &mut workers {
         let line = worker.read_line()?;
@@ -233,11 +341,12 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let daemon_pid = before.daemon_pid;
     let (cpu_before, rss_before) = daemon_usage(daemon_pid);
     eprintln!(
-        "nickpool bench: {} × {} on {} for {} s …",
+        "nickpool bench: {} × {} on {} for {} s ({}) …",
         plural(config.procs, "process", "processes"),
         plural(config.threads, "thread", "threads"),
         config.name,
-        config.seconds
+        config.seconds,
+        place.note
     );
     for worker in &mut workers {
         worker.send("go");
@@ -271,12 +380,12 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         .collect::<Result<Vec<_>, _>>()?;
     drop(workers);
     let after = stats(&client)?;
-    let comparison = args.compare.then(compare::run);
+    let comparison = compare.then(compare::run);
     drop(client);
     drop(own);
 
     let own_daemon = !config.attach;
-    let run = report::Run::new(
+    Ok(report::Run::new(
         config,
         clock,
         results,
@@ -289,22 +398,12 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
             rss_after_kib: rss_after,
             empty_events: after.empty_events.saturating_sub(before.empty_events),
             dry_seconds,
+            shards: after.shards,
+            producers: after.producers,
         },
+        place.note,
         comparison,
-    );
-    let text = if args.json {
-        format!("{}\n", run.json())
-    } else {
-        run.text()
-    };
-    super::write_result(std::io::stdout().write_all(text.as_bytes()))?;
-    if let Some(path) = &args.svg {
-        chart::write_svg(path, &run).map_err(|e| {
-            CliError::Runtime(format!("cannot write the chart {}: {e}", path.display()))
-        })?;
-        eprintln!("nickpool bench: wrote {}", path.display());
-    }
-    Ok(())
+    ))
 }
 
 fn plural(n: u32, one: &str, many: &str) -> String {

@@ -24,6 +24,9 @@ pub struct Daemon {
     pub empty_events: u64,
     /// Progress lines (seconds) that found the ring under 5% full.
     pub dry_seconds: u64,
+    /// The segment's shards and the daemon's producer threads.
+    pub shards: u64,
+    pub producers: u64,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -83,6 +86,8 @@ pub struct Run {
     /// The longest worker's pulling time.
     pub elapsed: Duration,
     pub daemon: Daemon,
+    /// Where the daemon and the clients ran (see `placement.rs`).
+    pub placement: String,
     pub comparison: Option<Comparison>,
 }
 
@@ -92,6 +97,7 @@ impl Run {
         clock: TscClock,
         workers: Vec<WorkerResult>,
         daemon: Daemon,
+        placement: String,
         comparison: Option<Comparison>,
     ) -> Run {
         let mut histogram = measure::histogram();
@@ -114,6 +120,7 @@ impl Run {
             histogram,
             workers,
             daemon,
+            placement,
             comparison,
         }
     }
@@ -142,11 +149,11 @@ impl Run {
         Latency::of(&self.histogram, self.clock, self.per_call())
     }
 
-    fn empty_pct(&self) -> f64 {
+    pub fn empty_pct(&self) -> f64 {
         self.daemon.empty_events as f64 * 100.0 / self.pulls.max(1) as f64
     }
 
-    fn daemon_cpu_pct(&self) -> Option<f64> {
+    pub fn daemon_cpu_pct(&self) -> Option<f64> {
         self.daemon
             .cpu_seconds
             .map(|s| s * 100.0 / self.daemon.wall.as_secs_f64().max(1e-9))
@@ -185,6 +192,15 @@ impl Run {
             );
         }
         let _ = writeln!(t, "cpu: {}", self.cpu);
+        let _ = writeln!(
+            t,
+            "daemon: {} shard{}, {} producer thread{}; {}",
+            self.daemon.shards,
+            if self.daemon.shards == 1 { "" } else { "s" },
+            self.daemon.producers,
+            if self.daemon.producers == 1 { "" } else { "s" },
+            self.placement
+        );
         let _ = writeln!(
             t,
             "clock: rdtsc at {:.3} GHz; calls timed in groups of {} (1 group in {}), \
@@ -393,6 +409,7 @@ impl Run {
                 "rate": self.config.rate,
                 "capacity": self.config.capacity,
             },
+            "placement": self.placement,
             "clock": {
                 "ticks_per_ns": round(self.clock.ticks_per_ns(), 4),
                 "timer_overhead_ns": round(self.clock.ns(self.overhead_ticks), 1),
@@ -415,6 +432,8 @@ impl Run {
             "daemon": {
                 "pid": self.daemon.pid,
                 "own": self.daemon.own,
+                "shards": self.daemon.shards,
+                "producers": self.daemon.producers,
                 "cpu_s": self.daemon.cpu_seconds.map(|s| round(s, 2)),
                 "cpu_pct_of_core": self.daemon_cpu_pct().map(|p| round(p, 1)),
                 "rss_before_kib": self.daemon.rss_before_kib,
@@ -425,6 +444,93 @@ impl Run {
             "compare": compare,
         })
     }
+}
+
+/// The table of a `--sweep`: one row per process count.
+pub fn sweep_text(rows: &[Run]) -> String {
+    let mut t = String::new();
+    let Some(first) = rows.first() else {
+        return t;
+    };
+    let c = &first.config;
+    let _ = writeln!(
+        t,
+        "nickpool bench --sweep, {}: {} per process, batch {}, {} s per row on {} ({}, capacity {}, {} shards, {} producer thread{})",
+        first.date,
+        super::plural(c.threads, "thread", "threads"),
+        c.batch,
+        c.seconds,
+        c.name,
+        if first.daemon.own {
+            "a fresh daemon per row"
+        } else {
+            "attached daemon"
+        },
+        c.capacity,
+        first.daemon.shards,
+        first.daemon.producers,
+        if first.daemon.producers == 1 { "" } else { "s" },
+    );
+    if c.rate > 0 {
+        let _ = writeln!(
+            t,
+            "paced: about {} pulls/s per thread",
+            millions(c.rate as f64)
+        );
+    }
+    let _ = writeln!(t, "cpu: {}", first.cpu);
+    let per = if c.batch == 1 { "pull" } else { "nickname" };
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "{:>5} {:>14} {:>9} {:>9} {:>9} {:>16} {:>12}  placement",
+        "procs",
+        "pulls/s total",
+        format!("p50/{per}"),
+        "p99",
+        "p99.9",
+        "empty events",
+        "daemon CPU"
+    );
+    for run in rows {
+        let l = run.per_nickname_latency();
+        let _ = writeln!(
+            t,
+            "{:>5} {:>14} {:>9} {:>9} {:>9} {:>16} {:>12}  {}",
+            run.config.procs,
+            millions(run.pulls_per_s()),
+            ns(l.p50),
+            ns(l.p99),
+            ns(l.p999),
+            format!(
+                "{} ({:.3}%)",
+                thousands(run.daemon.empty_events),
+                run.empty_pct()
+            ),
+            run.daemon_cpu_pct()
+                .map_or("n/a".into(), |p| format!("{p:.0}% core")),
+            run.placement
+        );
+    }
+    let dry: Vec<String> = rows
+        .iter()
+        .filter(|r| r.daemon.dry_seconds > 0)
+        .map(|r| r.config.procs.to_string())
+        .collect();
+    if !dry.is_empty() {
+        let _ = writeln!(
+            t,
+            "note: the ring ran under 5% full in the rows of {} process(es): the clients outran \
+             the daemon there, so those latencies include waiting for it",
+            dry.join(", ")
+        );
+    }
+    t
+}
+
+/// A `--sweep` as JSON: `{"sweep": [one run's object per process count]}`.
+pub fn sweep_json(rows: &[Run]) -> serde_json::Value {
+    json!({ "sweep": rows.iter().map(Run::json).collect::<Vec<_>>() })
 }
 
 fn latency_line(l: &Latency) -> String {

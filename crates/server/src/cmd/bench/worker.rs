@@ -29,8 +29,10 @@ struct ThreadResult {
     timeouts: u64,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn pull_loop(
     client: &Client,
+    cpu: Option<usize>,
     batch: usize,
     rate: u64,
     go: &Barrier,
@@ -38,6 +40,12 @@ fn pull_loop(
     stop: &AtomicBool,
     failure: &Mutex<Option<String>>,
 ) -> ThreadResult {
+    if let Some(cpu) = cpu {
+        if !nickpool_server::bench::affinity::pin_to(cpu) {
+            let mut first = failure.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert_with(|| format!("cannot pin a thread to CPU {cpu}"));
+        }
+    }
     let mut buf = vec![0u8; batch * (nickpool::MAX_NICKNAME_LEN + 1)];
     let mut sampler = Sampler::new(GROUP, SAMPLE_GROUPS);
     let pull = |buf: &mut [u8]| -> Result<usize, nickpool::Error> {
@@ -107,8 +115,10 @@ pub fn run(args: BenchWorkerArgs) -> Result<(), CliError> {
     let go = Arc::new(Barrier::new(threads + 1));
     let stop = Arc::new(AtomicBool::new(false));
     let failure = Arc::new(Mutex::new(None));
+    let cpus = args.cpus;
     let handles: Vec<_> = (0..threads)
-        .map(|_| {
+        .map(|i| {
+            let cpu = cpus.get(i).copied();
             let (client, ready, go, stop, failure) = (
                 Arc::clone(&client),
                 Arc::clone(&ready),
@@ -117,7 +127,7 @@ pub fn run(args: BenchWorkerArgs) -> Result<(), CliError> {
                 Arc::clone(&failure),
             );
             std::thread::spawn(move || {
-                pull_loop(&client, batch, args.rate, &go, &ready, &stop, &failure)
+                pull_loop(&client, cpu, batch, args.rate, &go, &ready, &stop, &failure)
             })
         })
         .collect();
