@@ -10,8 +10,8 @@
 //! Prints one line per case: nanoseconds per nickname, ratio to the floor,
 //! and the number of words its template joins; then a summary.
 
-use nickpool::bench::baseline::class_words;
-use nickpool::generator::{Dictionary, Generator, Seed, Selection};
+use nickpool_server::bench::baseline::class_words;
+use nickpool_server::generator::{Dictionary, Generator, Seed, Selection};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
