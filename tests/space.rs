@@ -276,7 +276,7 @@ fn three_quarters_of_draws_are_six_characters_or_fewer_and_none_over_eight() {
 /// blocked terms: across two words (娇小 + 三花猫 → 小三, 强大 + 香蕉 →
 /// 大香蕉, 乌龟 + 蛋挞 → 龟蛋), through a template's literal text (小 +
 /// 三花猫, 大 + 的 + 香), after a literal suffix, and across a one-character
-/// middle word.
+/// middle word or after a safe first join.
 const JOINS: &str = "\
 [class adj]
 娇小 x
@@ -300,6 +300,7 @@ xiao 1 小{noun}
 adj-de-noun 1 {adj}的{noun}
 noun-xiao 1 {noun}小{sweet}
 three 1 {noun}{one}{sweet}
+late 1 {one}{noun}{sweet}
 ";
 
 const JOIN_TERMS: [&str; 6] = ["小三", "大香蕉", "龟蛋", "大的香", "狗小", "龟王蛋"];

@@ -48,7 +48,7 @@ impl Automaton {
                     (nodes.len() - 1) as NodeId
                 };
                 new_node(&mut nodes);
-                for &entry in &pool.entries {
+                for &entry in pool.entries.iter() {
                     let mut at = root;
                     for &b in dict.entry_bytes(entry) {
                         let existing = nodes[at as usize]

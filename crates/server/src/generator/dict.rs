@@ -37,13 +37,14 @@
 
 use super::ambiguity;
 use super::charset::Charset;
-use super::length::Fits;
+use super::length::{CappedUnits, Fits};
 use super::safety::{RISK_HEAD, RISK_TAIL, Safety};
 use super::weighted::Picker;
 use crate::MAX_NICKNAME_LEN;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The embedded default dictionary.
 pub const DEFAULT_DICT: &str = include_str!("default.dict");
@@ -163,7 +164,9 @@ impl Entry {
 /// literal text already fused in.
 #[derive(Debug, Clone)]
 pub(crate) struct Pool {
-    pub(crate) entries: Vec<Entry>,
+    /// Shared between the styles (and length variants) that use the same
+    /// words, so that they occupy the cache once.
+    pub(crate) entries: Arc<[Entry]>,
 }
 
 /// A compiled style.
@@ -239,6 +242,9 @@ pub struct Dictionary {
     pub(crate) auto_weights: bool,
     /// The length cap in characters ([`Dictionary::limit_chars`]).
     pub(crate) max_chars: Option<usize>,
+    /// Under a cap: the styles' length variants as one set of weighted
+    /// units, for drawing from all styles.
+    pub(crate) capped_units: Option<Box<CappedUnits>>,
 }
 
 /// Options for loading a dictionary.
@@ -324,6 +330,7 @@ impl Dictionary {
             arena.extend_from_slice(s.as_bytes());
         }
         let label = format!("{{{}}}", charset.name());
+        let shared: Arc<[Entry]> = entries.clone().into();
         let styles: Vec<Style> = (2..=4)
             .map(|n| Style {
                 name: format!("{}-{n}", charset.name()),
@@ -331,7 +338,7 @@ impl Dictionary {
                 template: label.repeat(n),
                 pools: vec![
                     Pool {
-                        entries: entries.clone(),
+                        entries: Arc::clone(&shared),
                     };
                     n
                 ],
@@ -376,6 +383,7 @@ impl Dictionary {
             warnings,
             auto_weights: false,
             max_chars: None,
+            capped_units: None,
         };
         dict.index_weights();
         dict
@@ -1157,18 +1165,14 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                     ),
                 });
                 style_ok = false;
-            } else {
-                built.insert(
-                    key,
-                    (
-                        Pool {
-                            entries: entries.clone(),
-                        },
-                        longest,
-                    ),
-                );
             }
-            pools.push(Pool { entries });
+            let pool = Pool {
+                entries: entries.into(),
+            };
+            if !pool.entries.is_empty() {
+                built.insert(key, (pool.clone(), longest));
+            }
+            pools.push(pool);
             longest_words.push(longest);
         }
         if !style_ok {

@@ -251,7 +251,7 @@ impl Dictionary {
         let pools: Vec<&[Entry]> = self.styles[style]
             .pools
             .iter()
-            .map(|p| p.entries.as_slice())
+            .map(|p| &p.entries[..])
             .collect();
         self.parse_from(&pools, text.as_bytes())
     }
@@ -291,7 +291,7 @@ impl Dictionary {
             h.write(&(style.pools.len() as u64).to_le_bytes());
             for pool in &style.pools {
                 h.write(&(pool.entries.len() as u64).to_le_bytes());
-                for &entry in &pool.entries {
+                for &entry in pool.entries.iter() {
                     h.write(&[entry.len]);
                     h.write(self.entry_bytes(entry));
                 }

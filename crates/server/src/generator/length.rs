@@ -15,7 +15,15 @@ use super::dict::{Count, Dictionary, Entry, Pool, Problem};
 use super::safety::{RISK_HEAD, RISK_TAIL};
 use super::weighted::Picker;
 use crate::MAX_NICKNAME_LEN;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A pool's entries grouped by length: (characters, entries), shortest
+/// first.
+type LengthGroups = Vec<(usize, Arc<[Entry]>)>;
+
+/// Each pool's length groups, by the address of its (shared) entries.
+type Buckets = HashMap<usize, LengthGroups>;
 
 /// Work limit for counting blocked combinations exactly (full-name checks).
 const EXACT_COUNT_BUDGET: u128 = 20_000_000;
@@ -67,15 +75,24 @@ pub struct Fits {
 impl Fits {
     /// The variants of `pools` of at most `max_chars` characters; `None` if
     /// no combination fits.
-    fn build(pools: &[Pool], max_chars: usize) -> Result<Option<Fits>, String> {
-        let buckets: Vec<Vec<(usize, Vec<Entry>)>> = pools
+    fn build(
+        pools: &[Pool],
+        max_chars: usize,
+        shared: &mut Buckets,
+    ) -> Result<Option<Fits>, String> {
+        let buckets: Vec<LengthGroups> = pools
             .iter()
             .map(|pool| {
-                let mut by_len: BTreeMap<usize, Vec<Entry>> = BTreeMap::new();
-                for &e in &pool.entries {
-                    by_len.entry(usize::from(e.chars)).or_default().push(e);
-                }
-                by_len.into_iter().collect()
+                shared
+                    .entry(Arc::as_ptr(&pool.entries) as *const Entry as usize)
+                    .or_insert_with(|| {
+                        let mut by_len: BTreeMap<usize, Vec<Entry>> = BTreeMap::new();
+                        for &e in pool.entries.iter() {
+                            by_len.entry(usize::from(e.chars)).or_default().push(e);
+                        }
+                        by_len.into_iter().map(|(n, v)| (n, v.into())).collect()
+                    })
+                    .clone()
             })
             .collect();
         // The fewest characters pools k.. can add, to prune early.
@@ -106,7 +123,7 @@ impl Fits {
                         .iter()
                         .enumerate()
                         .map(|(k, &b)| Pool {
-                            entries: buckets[k][b].1.clone(),
+                            entries: Arc::clone(&buckets[k][b].1),
                         })
                         .collect(),
                 );
@@ -158,10 +175,84 @@ impl Fits {
     }
 }
 
+/// Under a cap, for drawing from all styles by weight: every style's
+/// length variants (or its pools, when all of them fit) as units of one
+/// picker, so that a draw is one pick and then the unit's words, with no
+/// second level and no branch on whether a style is cut by the cap.
+#[derive(Debug, Clone)]
+pub(crate) struct CappedUnits {
+    pub(crate) picker: Picker,
+    pub(crate) units: Vec<CappedUnit>,
+}
+
+/// One length variant of one style (see [`CappedUnits`]).
+#[derive(Debug, Clone)]
+pub(crate) struct CappedUnit {
+    pub(crate) style: usize,
+    pub(crate) pools: Vec<Pool>,
+}
+
+impl CappedUnits {
+    /// The units of a capped dictionary. With `auto` weights a unit weighs
+    /// its combinations, exactly. With numeric weights a style's weight is
+    /// shared among its units in proportion to their combinations, in
+    /// fixed point with the weights adding up to about 2^62: a unit's share
+    /// is off by less than one part in 2^62 of the total, relatively at
+    /// most a few parts per million for the rarest length of the largest
+    /// style.
+    fn new(dict: &Dictionary) -> CappedUnits {
+        let total_weight: u128 = dict.styles.iter().map(|s| u128::from(s.weight)).sum();
+        let scale = (1u128 << 62) / total_weight.max(1);
+        let mut units = Vec::new();
+        let mut weights = Vec::new();
+        for (i, style) in dict.styles.iter().enumerate() {
+            if style.left_out {
+                continue;
+            }
+            let variants: Vec<(&[Pool], u128)> = match &style.fits {
+                Some(fits) => fits
+                    .variants
+                    .iter()
+                    .map(|v| (&v[..], combinations(v)))
+                    .collect(),
+                None => vec![(&style.pools[..], combinations(&style.pools))],
+            };
+            let style_total: u128 = variants.iter().map(|v| v.1).sum();
+            for (pools, n) in variants {
+                let weight = if dict.auto_weights {
+                    n
+                } else {
+                    (u128::from(style.weight) * scale * n / style_total).max(1)
+                };
+                weights.push(u64::try_from(weight).expect("unit weights fit in 64 bits"));
+                units.push(CappedUnit {
+                    style: i,
+                    // Clones of the pools: the entries are shared.
+                    pools: pools.to_vec(),
+                });
+            }
+        }
+        CappedUnits {
+            picker: Picker::new(weights),
+            units,
+        }
+    }
+
+    /// The unit the uniform 64-bit draw `x` picks.
+    #[inline(always)]
+    pub(crate) fn pick(&self, x: u64) -> &CappedUnit {
+        &self.units[self.picker.pick(x)]
+    }
+}
+
+fn combinations(pools: &[Pool]) -> u128 {
+    pools.iter().map(|p| p.entries.len() as u128).product()
+}
+
 /// Calls `found` with every choice of one bucket per pool (from pool `k`
 /// on) whose lengths add up to at most `max_chars`.
 fn walk(
-    buckets: &[Vec<(usize, Vec<Entry>)>],
+    buckets: &[LengthGroups],
     min_rest: &[usize],
     max_chars: usize,
     chars: usize,
@@ -201,11 +292,13 @@ impl Dictionary {
         // What fits of each style: everything (no variants needed, the
         // generator draws as without a cap), some (variants), or nothing.
         let mut limited = Vec::with_capacity(self.styles.len());
+        // Pools shared between styles share their length groups too.
+        let mut buckets = Buckets::new();
         for style in &self.styles {
             let fits = if longest(&style.pools) <= max_chars {
                 Ok(None)
             } else {
-                match Fits::build(&style.pools, max_chars) {
+                match Fits::build(&style.pools, max_chars, &mut buckets) {
                     Ok(Some(fits)) => Ok(Some(Box::new(fits))),
                     Ok(None) => Err(shortest(&style.pools)),
                     Err(e) => return Err(format!("style '{}': {e}", style.name)),
@@ -243,6 +336,7 @@ impl Dictionary {
         }
         self.max_chars = Some(max_chars);
         self.index_weights();
+        self.capped_units = Some(Box::new(CappedUnits::new(self)));
         Ok(())
     }
 
@@ -278,7 +372,7 @@ impl Dictionary {
         let mut counts = vec![1u128];
         for pool in pools {
             let mut histogram = Vec::new();
-            for e in &pool.entries {
+            for e in pool.entries.iter() {
                 let n = usize::from(e.chars);
                 if histogram.len() <= n {
                     histogram.resize(n + 1, 0u128);
@@ -335,7 +429,7 @@ impl Dictionary {
         }
         let mut buf = [0u8; MAX_NICKNAME_LEN];
         for j in 0..pools.len() - 1 {
-            let mut choice: Vec<&[Entry]> = pools.iter().map(|p| p.entries.as_slice()).collect();
+            let mut choice: Vec<&[Entry]> = pools.iter().map(|p| &p.entries[..]).collect();
             choice[j] = &tails[j];
             choice[j + 1] = &heads[j + 1];
             for_each_combo(&choice, &mut |combo| {
@@ -488,6 +582,41 @@ one 1 {a}
         for (name, &n) in &counts {
             // 10,000 expected, standard deviation 82.
             assert!(n.abs_diff(10_000) < 400, "{name}: {n}");
+        }
+    }
+
+    #[test]
+    fn a_capped_mix_keeps_style_shares_and_auto_keeps_every_nickname_equal() {
+        let tally = |text: &str, seed| {
+            let mut d = load(text);
+            d.limit_chars(3).unwrap();
+            let mut g = Generator::new(Arc::new(d), Seed::Fixed(seed), 0);
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for _ in 0..60_000 {
+                *counts.entry(g.generate()).or_default() += 1;
+            }
+            counts
+        };
+        // ab: 春风, 春雨水, 夏天风 fit (weight 1, each 1/12 of the draws);
+        // one: all three words fit (weight 3, each 1/4).
+        let counts = tally(&MIXED.replace("one 1 {a}", "one 3 {a}"), 6);
+        assert_eq!(counts.len(), 6, "{counts:?}");
+        for (name, &n) in &counts {
+            let expected = if ["春", "夏天", "秋高气"].contains(&name.as_str()) {
+                15_000
+            } else {
+                5_000
+            };
+            assert!(
+                n.abs_diff(expected) < 500,
+                "{name}: {n}, expected {expected}"
+            );
+        }
+        // auto: the six that fit, each a sixth.
+        let counts = tally(&MIXED.replace(" 1 {", " auto {"), 7);
+        assert_eq!(counts.len(), 6, "{counts:?}");
+        for (name, &n) in &counts {
+            assert!(n.abs_diff(10_000) < 500, "{name}: {n}");
         }
     }
 

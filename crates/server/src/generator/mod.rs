@@ -136,48 +136,26 @@ impl Generator {
             out.len(),
             dict.max_len
         );
-        let mut style = pick_style(dict, self.selection, &mut self.rng);
+        let (mut style, mut pools) = first_draw(dict, self.selection, &mut self.rng);
         loop {
-            // Under a length cap, one of the variants that fit.
-            let pools: &[Pool] = match &style.fits {
-                None => &style.pools,
-                Some(fits) => pick_variant(fits, &mut self.rng),
-            };
             let mut len = 0;
             let mut prev_risk = 0u8;
-            // Where the joins are whose words' risk flags say a blocked term
-            // could form across them (every entry is at least one byte, so a
-            // nickname has fewer joins than bytes).
-            let mut risky_joins = [0u8; crate::MAX_NICKNAME_LEN];
-            let mut n_risky = 0;
+            let mut risky_join = false;
             for pool in pools {
                 let entry: Entry =
                     pool.entries[below(&mut self.rng, pool.entries.len() as u64) as usize];
-                risky_joins[n_risky] = len as u8;
-                n_risky += usize::from(prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0);
+                risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
                 prev_risk = entry.risk;
                 copy_entry(&dict.arena, entry, out, len);
                 len += entry.len as usize;
             }
             // Only a join where a blocked term could form needs the full
-            // check, and only if the two characters at it are adjacent in
-            // some blocked term.
-            if n_risky > 0 {
-                let text = std::str::from_utf8(&out[..len]).expect("whole UTF-8 words");
-                if dict.safety.may_cross(text, &risky_joins[..n_risky])
-                    && dict.safety.is_blocked(text)
-                {
-                    self.redraws += 1;
-                    // A blocked combination is redrawn within its style, so
-                    // each style keeps exactly its weight's share; with
-                    // `auto` weights (a style's combinations, blocked ones
-                    // included) the style is drawn again too, so each
-                    // nickname stays exactly equally likely.
-                    if dict.auto_weights {
-                        style = repick_style(dict, self.selection, &mut self.rng);
-                    }
-                    continue;
-                }
+            // check, and only if the nickname holds two characters that
+            // are adjacent in some blocked term.
+            if risky_join && blocked_across(dict, &out[..len]) {
+                self.redraws += 1;
+                (style, pools) = redraw(dict, self.selection, style, &mut self.rng);
+                continue;
             }
             return len;
         }
@@ -191,18 +169,61 @@ impl Generator {
     }
 }
 
-/// The variant of a capped style to draw from. Out of line, so that the
-/// uncapped path keeps its short code.
+/// Whether a blocked term forms in `nickname`, one of whose joins the risk
+/// flags marked. Out of line: the common path stays short.
+#[inline(never)]
+fn blocked_across(dict: &Dictionary, nickname: &[u8]) -> bool {
+    let text = std::str::from_utf8(nickname).expect("whole UTF-8 words");
+    dict.safety.may_hold_term(text) && dict.safety.is_blocked(text)
+}
+
+/// The style of the next nickname and the pools to draw its words from:
+/// under a length cap one of the style's variants that fit, which with all
+/// styles by weight is one pick among every style's variants.
+#[inline(always)]
+fn first_draw<'d>(
+    dict: &'d Dictionary,
+    selection: Selection,
+    rng: &mut ChaCha8Rng,
+) -> (&'d Style, &'d [Pool]) {
+    if let (Some(capped), Selection::Weighted) = (&dict.capped_units, selection) {
+        let unit = capped.pick(rng.next_u64());
+        return (&dict.styles[unit.style], &unit.pools);
+    }
+    let style = pick_style(dict, selection, rng);
+    match &style.fits {
+        None => (style, &style.pools),
+        Some(fits) => (style, pick_variant(fits, rng)),
+    }
+}
+
+/// The variant of a capped style to draw from, when one style is selected.
+/// Out of line, so that the uncapped path keeps its short code.
 #[inline(never)]
 fn pick_variant<'d>(fits: &'d length::Fits, rng: &mut ChaCha8Rng) -> &'d [Pool] {
     fits.pick(rng.next_u64())
 }
 
-/// [`pick_style`] again after a blocked draw: rare, so out of line.
+/// What to draw after a blocked combination (rare, so out of line). Within
+/// the same style, so that each style keeps exactly its weight's share
+/// (under a cap, its variants drawn afresh); with `auto` weights (a style's
+/// combinations, blocked ones included) the style is drawn again too, so
+/// each nickname stays exactly equally likely.
 #[cold]
 #[inline(never)]
-fn repick_style<'d>(dict: &'d Dictionary, selection: Selection, rng: &mut ChaCha8Rng) -> &'d Style {
-    pick_style(dict, selection, rng)
+fn redraw<'d>(
+    dict: &'d Dictionary,
+    selection: Selection,
+    style: &'d Style,
+    rng: &mut ChaCha8Rng,
+) -> (&'d Style, &'d [Pool]) {
+    if dict.auto_weights {
+        return first_draw(dict, selection, rng);
+    }
+    match &style.fits {
+        None => (style, &style.pools),
+        Some(fits) => (style, fits.pick(rng.next_u64())),
+    }
 }
 
 /// Draws the style of the next nickname: the selected one, or one by weight.

@@ -209,21 +209,21 @@ impl Safety {
         false
     }
 
-    /// Whether a blocked term may cross one of the joins of `text` at byte
-    /// offsets `joins`: whether the characters on either side of one of
-    /// them are adjacent in some blocked term. When not, no blocked term
-    /// crosses those joins and the full check can be skipped. Never
-    /// allocates.
-    ///
-    /// # Panics
-    /// If a join is not at a character boundary strictly inside `text`.
-    pub(crate) fn may_cross(&self, text: &str, joins: &[u8]) -> bool {
-        joins.iter().any(|&at| {
-            let (left, right) = text.split_at(usize::from(at));
-            let (Some(a), Some(b)) = (left.chars().next_back(), right.chars().next()) else {
-                panic!("join {at} is not inside {text:?}");
-            };
-            self.pairs.contains(a, b)
+    /// Whether `text` may hold a blocked term: whether two of its
+    /// characters next to each other are adjacent in some blocked term
+    /// (every term of two or more characters has such a pair). When not,
+    /// the full check can be skipped; a blocked term of one character is
+    /// caught when the words are loaded, as a word that holds one is never
+    /// used. Never allocates.
+    pub(crate) fn may_hold_term(&self, text: &str) -> bool {
+        let mut chars = text.chars();
+        let Some(mut prev) = chars.next() else {
+            return false;
+        };
+        chars.any(|c| {
+            let pair = self.pairs.contains(prev, c);
+            prev = c;
+            pair
         })
     }
 
@@ -317,18 +317,18 @@ mod tests {
     }
 
     #[test]
-    fn only_joins_between_adjacent_term_characters_may_cross() {
+    fn only_texts_with_two_adjacent_term_characters_may_hold_a_term() {
         let s = sample();
-        // 大|奶糖: 大奶 is a term.
-        assert!(s.may_cross("大奶糖", &[3]));
-        // 傻|瓜 crosses; 小|傻瓜 does not (小傻 is in no term).
-        assert!(s.may_cross("傻瓜", &[3]));
-        assert!(!s.may_cross("小傻瓜", &[3]));
-        assert!(s.may_cross("小傻瓜", &[3, 6]));
-        // Flagged by the coarse join risk, but 大|大 is in no term.
+        // 大奶 is a term; 小傻 and 大大 are in none.
+        assert!(s.may_hold_term("大奶糖"));
+        assert!(s.may_hold_term("傻瓜"));
+        assert!(s.may_hold_term("小傻瓜"));
+        assert!(!s.may_hold_term("小傻"));
+        // Flagged by the coarse join risk, but no pair of a term.
         assert_eq!(s.join_risk("大") & RISK_TAIL, RISK_TAIL);
-        assert!(!s.may_cross("大大", &[3]));
-        assert!(!Safety::none().may_cross("大奶", &[3]));
+        assert!(!s.may_hold_term("大大"));
+        assert!(!s.may_hold_term(""));
+        assert!(!Safety::none().may_hold_term("大奶"));
     }
 
     #[test]
