@@ -443,7 +443,7 @@ fn run_last_error(exe: &Path, args: &[&str], daemon: &mut Daemon) -> HashMap<Str
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         match line.as_str() {
-            "stop" => daemon.signal(libc::SIGSTOP),
+            "stop" => daemon.pause(),
             "kill" => daemon.kill9(),
             _ => {
                 if let Some(rest) = line.strip_prefix("message ") {
@@ -595,7 +595,7 @@ fn cpp_wrapper_works_with_and_without_exceptions() {
     let _live_daemon = Daemon::start(&live, &["--seed", "1"]);
     let stopped = unique_name("capi-cpp-stopped");
     let stopped_daemon = Daemon::start(&stopped, &["--capacity", "4", "--seed", "1"]);
-    stopped_daemon.signal(libc::SIGSTOP);
+    stopped_daemon.pause();
     let missing = unique_name("capi-cpp-missing");
     for (tag, flags, says) in [
         ("exceptions", &[][..], "(exceptions on)"),
