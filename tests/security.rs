@@ -1057,7 +1057,7 @@ fn a_huge_rust_timeout_waits_instead_of_panicking() {
     let name = unique_name("sec-huge-timeout");
     let daemon = Daemon::start(&name, &["--capacity", "4"]);
     let client = Arc::new(Client::open(Some(&name)).unwrap());
-    daemon.signal(libc::SIGSTOP);
+    daemon.pause();
     while client.next_string(Some(Duration::ZERO)).is_ok() {} // Drain.
     let (tx, rx) = std::sync::mpsc::channel();
     let puller = Arc::clone(&client);
