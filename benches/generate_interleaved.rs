@@ -24,10 +24,14 @@ const BURST: u32 = 100_000;
 type Case = (String, usize, Box<dyn FnMut(&mut [u8]) -> usize>);
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // without it, as a quick smoke test of every case (one short round).
+    let bench = std::env::args().any(|a| a == "--bench");
     let rounds: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(30);
+        .unwrap_or(if bench { 30 } else { 1 });
+    let burst: u32 = if bench { BURST } else { 1_000 };
     let dict = Arc::new(Dictionary::embedded());
     let mut capped = Dictionary::embedded();
     capped
@@ -89,11 +93,11 @@ fn main() {
         for (k, (_, _, f)) in cases.iter_mut().enumerate() {
             let start = Instant::now();
             let mut total = 0usize;
-            for _ in 0..BURST {
+            for _ in 0..burst {
                 total += f(black_box(&mut buf));
             }
             black_box(total);
-            best[k] = best[k].min(start.elapsed().as_nanos() as f64 / f64::from(BURST));
+            best[k] = best[k].min(start.elapsed().as_nanos() as f64 / f64::from(burst));
         }
     }
     let floor = best[0];
