@@ -38,7 +38,8 @@
 use super::ambiguity;
 use super::charset::Charset;
 use super::length::{CappedUnits, Fits};
-use super::safety::{RISK_HEAD, RISK_TAIL, Safety};
+use super::plan::{Plan, range_bits};
+use super::safety::{JoinClass, JoinClasses, JoinClassifier, RISK_HEAD, RISK_TAIL, Safety};
 use super::weighted::Picker;
 use crate::MAX_NICKNAME_LEN;
 use std::collections::{HashMap, HashSet};
@@ -140,23 +141,37 @@ impl fmt::Display for Count {
 }
 
 /// One fused word of a pool: a span of the arena, its length in
-/// characters and its join-risk flags.
+/// characters and the join classes of its first and last characters
+/// ([`JoinClasses`]). Eight bytes, so that a pool of a thousand words
+/// stays in the first-level cache.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
     pub(crate) offset: u32,
     pub(crate) len: u8,
-    pub(crate) risk: u8,
     pub(crate) chars: u8,
+    pub(crate) join: JoinClass,
 }
 
 impl Entry {
-    fn new(offset: usize, text: &str, risk: u8) -> Entry {
+    fn new(offset: usize, text: &str, join: JoinClass) -> Entry {
         Entry {
             offset: offset as u32,
             len: text.len() as u8,
-            risk,
             chars: text.chars().count() as u8,
+            join,
         }
+    }
+
+    /// The join-risk flags ([`Safety::join_risk`]) of the word.
+    pub(crate) fn risk(self) -> u8 {
+        let mut flags = 0;
+        if self.join.head != 0 {
+            flags |= RISK_HEAD;
+        }
+        if self.join.tail != 0 {
+            flags |= RISK_TAIL;
+        }
+        flags
     }
 }
 
@@ -234,6 +249,8 @@ pub struct Dictionary {
     pub(crate) style_table: Vec<u16>,
     pub(crate) arena: Vec<u8>,
     pub(crate) safety: Safety,
+    /// Which joins of two words a blocked term may cross.
+    pub(crate) joins: JoinClasses,
     pub(crate) max_len: usize,
     pub(crate) word_count: usize,
     pub(crate) warnings: Vec<Problem>,
@@ -245,6 +262,12 @@ pub struct Dictionary {
     /// Under a cap: the styles' length variants as one set of weighted
     /// units, for drawing from all styles.
     pub(crate) capped_units: Option<Box<CappedUnits>>,
+    /// Per style, its fast-path layout when it has one ([`Plan`]).
+    pub(crate) plans: Vec<Option<Plan>>,
+    /// The weighted mix takes the fast path: every style that can be drawn
+    /// has a plan and the style table is in use, or under a length cap
+    /// every unit of `capped_units` and every variant has one.
+    pub(crate) mix_planned: bool,
 }
 
 /// Options for loading a dictionary.
@@ -321,12 +344,13 @@ impl Dictionary {
         let mut arena = Vec::with_capacity(chars.len() * 4);
         let mut entries = Vec::with_capacity(chars.len());
         let mut buf = [0u8; 4];
+        let mut classifier = JoinClassifier::default();
         for c in chars {
             let s: &str = c.encode_utf8(&mut buf);
             if super::charset::is_taboo(c) || safety.is_blocked(s) {
                 continue;
             }
-            entries.push(Entry::new(arena.len(), s, safety.join_risk(s)));
+            entries.push(Entry::new(arena.len(), s, classifier.classify(&safety, s)));
             arena.extend_from_slice(s.as_bytes());
         }
         let label = format!("{{{}}}", charset.name());
@@ -349,11 +373,13 @@ impl Dictionary {
             })
             .collect();
         let word_count = entries.len();
+        let joins = classifier.finish(&safety);
         Dictionary::assemble(
             format!("charset {charset}"),
             styles,
             arena,
             safety,
+            joins,
             word_count,
             vec![],
         )
@@ -364,6 +390,7 @@ impl Dictionary {
         styles: Vec<Style>,
         mut arena: Vec<u8>,
         safety: Safety,
+        joins: JoinClasses,
         word_count: usize,
         warnings: Vec<Problem>,
     ) -> Dictionary {
@@ -378,12 +405,15 @@ impl Dictionary {
             style_table: Vec::new(),
             arena,
             safety,
+            joins,
             max_len,
             word_count,
             warnings,
             auto_weights: false,
             max_chars: None,
             capped_units: None,
+            plans: Vec::new(),
+            mix_planned: false,
         };
         dict.index_weights();
         dict
@@ -404,6 +434,21 @@ impl Dictionary {
         } else {
             Vec::new()
         };
+        // The plans: the style pick from the table comes first.
+        let lead_bits = range_bits(self.style_table.len() as u64);
+        let empty = Plan::empty_pool();
+        self.plans = self
+            .styles
+            .iter()
+            .map(|s| Plan::new(&s.pools, lead_bits, &empty))
+            .collect();
+        self.mix_planned = !self.style_table.is_empty()
+            && self.capped_units.is_none()
+            && self
+                .styles
+                .iter()
+                .zip(&self.plans)
+                .all(|(s, p)| s.weight == 0 || p.is_some());
     }
 
     /// Where the dictionary came from: a path, or "default (embedded)".
@@ -1043,6 +1088,7 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
         })
         .collect();
     let mut arena = Vec::new();
+    let mut classifier = JoinClassifier::default();
     let mut styles = Vec::new();
     // Styles often share a placeholder with the same literal text around it
     // ({act:home} in several 古风 styles): such a pool is built once, and
@@ -1153,7 +1199,11 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
                 if fused.len() > u8::MAX as usize {
                     continue; // Caught below: longer than any nickname.
                 }
-                entries.push(Entry::new(arena.len(), &fused, safety.join_risk(&fused)));
+                entries.push(Entry::new(
+                    arena.len(),
+                    &fused,
+                    classifier.classify(&safety, &fused),
+                ));
                 arena.extend_from_slice(fused.as_bytes());
             }
             if entries.is_empty() {
@@ -1237,11 +1287,13 @@ fn compile(source: &str, raw: &RawDict, safety: Safety) -> Result<Dictionary, Ve
         problems.sort_by_key(|p| p.line);
         return Err(problems);
     }
+    let joins = classifier.finish(&safety);
     let mut dict = Dictionary::assemble(
         source.to_owned(),
         styles,
         arena,
         safety,
+        joins,
         word_count,
         warnings,
     );

@@ -125,8 +125,8 @@ impl Dictionary {
         let mut risky_join = false;
         for pool in &style.pools {
             let entry: Entry = pool.entries[pick(pool.entries.len() as u64) as usize];
-            risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
-            prev_risk = entry.risk;
+            risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk() & RISK_HEAD != 0;
+            prev_risk = entry.risk();
             super::copy_entry(&self.arena, entry, out, len);
             len += entry.len as usize;
         }
@@ -176,11 +176,11 @@ impl Dictionary {
             for (k, pool) in rest.iter().enumerate() {
                 let entry = pool.entries[picks[k]];
                 if k == 0 {
-                    tail_head = entry.risk;
+                    tail_head = entry.risk();
                 } else {
-                    tail_risky |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
+                    tail_risky |= prev_risk & RISK_TAIL != 0 && entry.risk() & RISK_HEAD != 0;
                 }
-                prev_risk = entry.risk;
+                prev_risk = entry.risk();
                 tail[tail_len..tail_len + entry.len as usize]
                     .copy_from_slice(self.entry_bytes(entry));
                 tail_len += entry.len as usize;
@@ -197,7 +197,7 @@ impl Dictionary {
                     let len = head_len + tail_len;
                     let risky = tail_risky
                         || (!rest.is_empty()
-                            && entry.risk & RISK_TAIL != 0
+                            && entry.risk() & RISK_TAIL != 0
                             && tail_head & RISK_HEAD != 0);
                     if risky {
                         let text = std::str::from_utf8(&buf[..len]).expect("whole UTF-8 words");

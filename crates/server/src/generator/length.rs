@@ -12,6 +12,7 @@
 //! at the cost of one more draw per nickname rather than a redraw loop.
 
 use super::dict::{Count, Dictionary, Entry, Pool, Problem};
+use super::plan::Plan;
 use super::safety::{RISK_HEAD, RISK_TAIL};
 use super::weighted::Picker;
 use crate::MAX_NICKNAME_LEN;
@@ -70,6 +71,9 @@ pub struct Fits {
     /// Draws a variant in proportion to its combinations; its
     /// `cumulative[i]` counts the combinations of variants `0..=i`.
     pub(crate) picker: Picker,
+    /// Per variant, its fast-path layout when it has one ([`Plan`]); the
+    /// variant is picked from an output of its own.
+    pub(crate) plans: Vec<Option<Plan>>,
 }
 
 impl Fits {
@@ -100,7 +104,7 @@ impl Fits {
         for k in (0..pools.len()).rev() {
             min_rest[k] = min_rest[k + 1] + buckets[k].first().map_or(0, |b| b.0);
         }
-        let mut variants = Vec::new();
+        let mut variants: Vec<Vec<Pool>> = Vec::new();
         let mut chars = Vec::new();
         let mut sizes = Vec::new();
         let mut chosen = Vec::with_capacity(pools.len());
@@ -145,7 +149,10 @@ impl Fits {
                 u64::MAX
             ));
         }
+        let empty = Plan::empty_pool();
+        let plans = variants.iter().map(|v| Plan::new(v, 0, &empty)).collect();
         Ok(Some(Fits {
+            plans,
             variants,
             chars,
             picker: Picker::new(sizes.into_iter().map(|n| n as u64)),
@@ -190,6 +197,9 @@ pub(crate) struct CappedUnits {
 pub(crate) struct CappedUnit {
     pub(crate) style: usize,
     pub(crate) pools: Vec<Pool>,
+    /// Its fast-path layout, when it has one ([`Plan`]); the unit is picked
+    /// from an output of its own.
+    pub(crate) plan: Option<Plan>,
 }
 
 impl CappedUnits {
@@ -203,6 +213,7 @@ impl CappedUnits {
     fn new(dict: &Dictionary) -> CappedUnits {
         let total_weight: u128 = dict.styles.iter().map(|s| u128::from(s.weight)).sum();
         let scale = (1u128 << 62) / total_weight.max(1);
+        let empty = Plan::empty_pool();
         let mut units = Vec::new();
         let mut weights = Vec::new();
         for (i, style) in dict.styles.iter().enumerate() {
@@ -229,6 +240,7 @@ impl CappedUnits {
                     style: i,
                     // Clones of the pools: the entries are shared.
                     pools: pools.to_vec(),
+                    plan: Plan::new(pools, 0, &empty),
                 });
             }
         }
@@ -337,6 +349,17 @@ impl Dictionary {
         self.max_chars = Some(max_chars);
         self.index_weights();
         self.capped_units = Some(Box::new(CappedUnits::new(self)));
+        // The capped mix picks a unit from an output of its own, then its
+        // words; after a blocked one, a variant of the same style.
+        let capped = self.capped_units.as_ref().expect("set above");
+        self.mix_planned = capped.units.iter().all(|u| u.plan.is_some())
+            && self.styles.iter().zip(&self.plans).all(|(s, plan)| {
+                s.weight == 0
+                    || match &s.fits {
+                        None => plan.is_some(),
+                        Some(fits) => fits.plans.iter().all(Option::is_some),
+                    }
+            });
         Ok(())
     }
 
@@ -436,7 +459,7 @@ impl Dictionary {
                 // Skip combinations whose first risky join comes earlier.
                 let earlier_risky = combo[..=j]
                     .windows(2)
-                    .any(|w| w[0].risk & RISK_TAIL != 0 && w[1].risk & RISK_HEAD != 0);
+                    .any(|w| w[0].risk() & RISK_TAIL != 0 && w[1].risk() & RISK_HEAD != 0);
                 if earlier_risky {
                     return;
                 }
@@ -494,7 +517,7 @@ fn risky(pool: &Pool, flag: u8) -> Vec<Entry> {
     pool.entries
         .iter()
         .copied()
-        .filter(|e| e.risk & flag != 0)
+        .filter(|e| e.risk() & flag != 0)
         .collect()
 }
 

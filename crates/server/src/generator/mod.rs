@@ -7,6 +7,7 @@ mod charset;
 mod dict;
 mod index;
 mod length;
+mod plan;
 mod safety;
 mod spread;
 mod weighted;
@@ -22,9 +23,9 @@ pub use safety::Safety;
 pub use spread::{Spread, StyleSpread};
 
 use dict::{Entry, Pool};
+use plan::Plan;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use safety::{RISK_HEAD, RISK_TAIL};
 use std::sync::Arc;
 
 /// Where a generator's randomness comes from.
@@ -52,7 +53,7 @@ pub enum Selection {
 /// different `stream` numbers are independent; use one per thread.
 pub struct Generator {
     dict: Arc<Dictionary>,
-    rng: ChaCha8Rng,
+    draws: Draws,
     selection: Selection,
     redraws: u64,
 }
@@ -70,7 +71,7 @@ impl Generator {
         rng.set_stream(stream);
         Generator {
             dict,
-            rng,
+            draws: Draws::new(rng),
             selection: Selection::Weighted,
             redraws: 0,
         }
@@ -136,25 +137,35 @@ impl Generator {
             out.len(),
             dict.max_len
         );
-        let (mut style, mut pools) = first_draw(dict, self.selection, &mut self.rng);
+        // Most nicknames: a style with a plan ([`plan`]).
+        if let Some(len) = planned(
+            &mut self.draws,
+            &mut self.redraws,
+            self.selection,
+            dict,
+            out,
+        ) {
+            return len;
+        }
+        // The general path: any style, and the redraws of `auto` weights.
+        let draws = &mut self.draws;
+        let (mut style, mut pools) = first_draw(dict, self.selection, draws);
         loop {
             let mut len = 0;
-            let mut prev_risk = 0u8;
+            let mut prev_tail = 0u8;
             let mut risky_join = false;
             for pool in pools {
-                let entry: Entry =
-                    pool.entries[below(&mut self.rng, pool.entries.len() as u64) as usize];
-                risky_join |= prev_risk & RISK_TAIL != 0 && entry.risk & RISK_HEAD != 0;
-                prev_risk = entry.risk;
+                let entry: Entry = pool.entries[draws.below(pool.entries.len())];
+                risky_join |= dict.joins.risky(prev_tail, entry.join.head);
+                prev_tail = entry.join.tail;
                 copy_entry(&dict.arena, entry, out, len);
                 len += entry.len as usize;
             }
-            // Only a join where a blocked term could form needs the full
-            // check, and only if the nickname holds two characters that
-            // are adjacent in some blocked term.
+            // Only a join that two characters of a blocked term can cross
+            // needs the full check.
             if risky_join && blocked_across(dict, &out[..len]) {
                 self.redraws += 1;
-                (style, pools) = redraw(dict, self.selection, style, &mut self.rng);
+                (style, pools) = redraw(dict, self.selection, style, draws);
                 continue;
             }
             return len;
@@ -169,12 +180,152 @@ impl Generator {
     }
 }
 
-/// Whether a blocked term forms in `nickname`, one of whose joins the risk
-/// flags marked. Out of line: the common path stays short.
+/// Uniform draws from `0..n`, several from each 64-bit output of the
+/// ChaCha stream.
+///
+/// A draw multiplies the current 64-bit number `x` by `n`: the high half
+/// of the product is the draw (Lemire's multiply-shift), the low half
+/// becomes the next `x`. A chain of draws from one output is then exactly
+/// one multiply-shift draw of the tuple from the product `N` of their
+/// ranges, written in mixed radix, so its bias is at most N / 2^64, as for
+/// a single draw. A chain is cut, and a fresh output taken, before `N`
+/// would pass 2^[`plan::BUDGET_BITS`]: every outcome's probability stays
+/// within a relative 2^-28 of exact, far below anything observable.
+///
+/// This is the general path's schedule, right for any dictionary. The fast
+/// path ([`plan`]) splits outputs the same way on a fixed schedule: two
+/// outputs for a nickname of three or four words where one per word was
+/// drawn before.
+struct Draws {
+    rng: ChaCha8Rng,
+    x: u64,
+    /// Bits of the 64 still unspent in `x`.
+    room: u32,
+}
+
+impl Draws {
+    fn new(rng: ChaCha8Rng) -> Draws {
+        Draws { rng, x: 0, room: 0 }
+    }
+
+    /// A uniform draw from `0..n` (`n` at least 1).
+    #[inline(always)]
+    fn below(&mut self, n: usize) -> usize {
+        let bits = plan::range_bits(n as u64);
+        if self.room < bits + (u64::BITS - plan::BUDGET_BITS) {
+            self.x = self.rng.next_u64();
+            self.room = u64::BITS;
+        }
+        self.room -= bits;
+        split(&mut self.x, n)
+    }
+
+    /// A uniform 64-bit number for a draw by weight ([`weighted::Picker`]),
+    /// which spends all of it.
+    #[inline(always)]
+    fn fresh(&mut self) -> u64 {
+        self.room = 0;
+        self.rng.next_u64()
+    }
+}
+
+/// The fast path ([`plan`]): a nickname from a style's plan, or `None`
+/// when the selection has none (the general path then draws it).
+#[inline(always)]
+fn planned(
+    draws: &mut Draws,
+    redraws: &mut u64,
+    selection: Selection,
+    dict: &Dictionary,
+    out: &mut [u8],
+) -> Option<usize> {
+    let rng = &mut draws.rng;
+    // The general path must not go on from an output this one used.
+    draws.room = 0;
+    let mut x;
+    let (style, mut plan) = match selection {
+        Selection::Weighted if dict.mix_planned => match &dict.capped_units {
+            None => {
+                x = rng.next_u64();
+                let i = usize::from(dict.style_table[split(&mut x, dict.style_table.len())]);
+                let plan = dict.plans[i].as_ref();
+                (i, plan.expect("in the planned mix every style has a plan"))
+            }
+            Some(capped) => {
+                let unit = capped.pick(rng.next_u64());
+                x = rng.next_u64();
+                let plan = unit.plan.as_ref();
+                (
+                    unit.style,
+                    plan.expect("in the planned mix every unit has a plan"),
+                )
+            }
+        },
+        Selection::Only(i) => {
+            let plan = planned_style(dict, i, rng)?;
+            x = rng.next_u64();
+            (i, plan)
+        }
+        Selection::Weighted => return None,
+    };
+    loop {
+        let mut len = 0;
+        let mut prev_tail = 0u8;
+        let mut risky_join = false;
+        for (k, pool) in plan.pools[..plan.words].iter().enumerate() {
+            if k == 2 {
+                x = rng.next_u64();
+            }
+            let entry: Entry = pool.entries[split(&mut x, pool.entries.len())];
+            risky_join |= dict.joins.risky(prev_tail, entry.join.head);
+            prev_tail = entry.join.tail;
+            copy_entry(&dict.arena, entry, out, len);
+            len += entry.len as usize;
+        }
+        if !(risky_join && blocked_across(dict, &out[..len])) {
+            return Some(len);
+        }
+        *redraws += 1;
+        if dict.auto_weights {
+            // Each nickname equally likely: draw the style again too
+            // (the general path does).
+            return None;
+        }
+        // Within the same style, as the general path's `redraw` (which
+        // takes over if this variant has no plan: only possible with one
+        // style selected, and then it draws from that style too).
+        plan = planned_style(dict, style, rng)?;
+        x = rng.next_u64();
+    }
+}
+
+/// The plan to draw style `i`'s words from: its own, or under a length cap
+/// one of its variants', picked from an output of its own; `None` when it
+/// has none.
+#[inline(always)]
+fn planned_style<'d>(dict: &'d Dictionary, i: usize, rng: &mut ChaCha8Rng) -> Option<&'d Plan> {
+    match &dict.styles[i].fits {
+        None => dict.plans[i].as_ref(),
+        Some(fits) => fits.plans[fits.picker.pick(rng.next_u64())].as_ref(),
+    }
+}
+
+/// A uniform draw from `0..n` that spends `log2(n)` bits of `x`: the high
+/// half of `x * n` is the draw, the low half the rest of `x` (see
+/// [`Draws`]).
+#[inline(always)]
+fn split(x: &mut u64, n: usize) -> usize {
+    let wide = u128::from(*x) * n as u128;
+    *x = wide as u64;
+    (wide >> 64) as usize
+}
+
+/// Whether a blocked term forms in `nickname`, one of whose joins the join
+/// classes marked. Out of line: the common path stays short.
 #[inline(never)]
 fn blocked_across(dict: &Dictionary, nickname: &[u8]) -> bool {
     let text = std::str::from_utf8(nickname).expect("whole UTF-8 words");
-    dict.safety.may_hold_term(text) && dict.safety.is_blocked(text)
+    dict.safety.is_blocked(text)
 }
 
 /// The style of the next nickname and the pools to draw its words from:
@@ -184,24 +335,24 @@ fn blocked_across(dict: &Dictionary, nickname: &[u8]) -> bool {
 fn first_draw<'d>(
     dict: &'d Dictionary,
     selection: Selection,
-    rng: &mut ChaCha8Rng,
+    draws: &mut Draws,
 ) -> (&'d Style, &'d [Pool]) {
     if let (Some(capped), Selection::Weighted) = (&dict.capped_units, selection) {
-        let unit = capped.pick(rng.next_u64());
+        let unit = capped.pick(draws.fresh());
         return (&dict.styles[unit.style], &unit.pools);
     }
-    let style = pick_style(dict, selection, rng);
+    let style = pick_style(dict, selection, draws);
     match &style.fits {
         None => (style, &style.pools),
-        Some(fits) => (style, pick_variant(fits, rng)),
+        Some(fits) => (style, pick_variant(fits, draws)),
     }
 }
 
 /// The variant of a capped style to draw from, when one style is selected.
 /// Out of line, so that the uncapped path keeps its short code.
 #[inline(never)]
-fn pick_variant<'d>(fits: &'d length::Fits, rng: &mut ChaCha8Rng) -> &'d [Pool] {
-    fits.pick(rng.next_u64())
+fn pick_variant<'d>(fits: &'d length::Fits, draws: &mut Draws) -> &'d [Pool] {
+    fits.pick(draws.fresh())
 }
 
 /// What to draw after a blocked combination (rare, so out of line). Within
@@ -215,30 +366,28 @@ fn redraw<'d>(
     dict: &'d Dictionary,
     selection: Selection,
     style: &'d Style,
-    rng: &mut ChaCha8Rng,
+    draws: &mut Draws,
 ) -> (&'d Style, &'d [Pool]) {
     if dict.auto_weights {
-        return first_draw(dict, selection, rng);
+        return first_draw(dict, selection, draws);
     }
     match &style.fits {
         None => (style, &style.pools),
-        Some(fits) => (style, fits.pick(rng.next_u64())),
+        Some(fits) => (style, fits.pick(draws.fresh())),
     }
 }
 
 /// Draws the style of the next nickname: the selected one, or one by weight.
 #[inline(always)]
-fn pick_style<'d>(dict: &'d Dictionary, selection: Selection, rng: &mut ChaCha8Rng) -> &'d Style {
+fn pick_style<'d>(dict: &'d Dictionary, selection: Selection, draws: &mut Draws) -> &'d Style {
     match selection {
         Selection::Only(i) => &dict.styles[i],
         Selection::Weighted => {
-            let x = rng.next_u64();
             let i = if dict.style_table.is_empty() {
                 // Weights too large for the table (such as `auto`).
-                dict.picker.pick(x)
+                dict.picker.pick(draws.fresh())
             } else {
-                let r = (u128::from(x) * dict.style_table.len() as u128) >> 64;
-                usize::from(dict.style_table[r as usize])
+                usize::from(dict.style_table[draws.below(dict.style_table.len())])
             };
             &dict.styles[i]
         }
@@ -261,13 +410,6 @@ fn copy_entry(arena: &[u8], entry: Entry, out: &mut [u8], at: usize) {
     } else {
         out[at..at + len].copy_from_slice(&arena[from..from + len]);
     }
-}
-
-/// A uniform draw from `0..n` by widening multiplication (Lemire). The bias,
-/// at most n / 2^64, is far below anything observable.
-#[inline]
-fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
-    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
 }
 
 /// Where a daemon or `nickpool gen` gets its nicknames from: a dictionary
@@ -356,4 +498,181 @@ pub fn read_blocklist(path: &std::path::Path) -> Result<Vec<String>, DictError> 
         }
     }
     Ok(terms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Styles of two to five words (the last has no plan), weights 3:2:1:1,
+    /// nouns of one to three characters (so that a cap of 5 cuts styles
+    /// three and four), and two terms that form across joins: 大|奶糖 and
+    /// 西瓜|唱歌.
+    const DICT: &str = "\
+[class a]
+大 x
+小 x
+老 x
+[class n]
+奶糖 x
+西瓜 x
+星辰 x
+月亮 x
+花朵 x
+花 x
+向日葵 x
+[class v]
+唱歌 x
+跳舞 x
+[class m]
+一 x
+二 x
+三 x
+四 x
+五 x
+六 x
+七 x
+[styles]
+two 3 {a}{n}
+three 2 {a}{n}{v}
+four 1 {m}{a}{n}{v}
+five 1 {m}{a}{n}{v}{m}
+[block]
+奶
+大奶
+瓜唱
+[allow]
+奶糖
+";
+
+    fn load(max_chars: Option<usize>) -> Dictionary {
+        let mut d = Dictionary::parse("t.dict", DICT.as_bytes(), &LoadOptions::default())
+            .expect("the test dictionary loads");
+        if let Some(n) = max_chars {
+            d.limit_chars(n).expect("some nicknames fit");
+        }
+        d
+    }
+
+    /// The same dictionary with the fast path switched off.
+    fn general_only(mut d: Dictionary) -> Dictionary {
+        d.plans.iter_mut().for_each(|p| *p = None);
+        for style in &mut d.styles {
+            if let Some(fits) = &mut style.fits {
+                fits.plans.iter_mut().for_each(|p| *p = None);
+            }
+        }
+        d.mix_planned = false;
+        d
+    }
+
+    /// Every nickname of style `i`: each word combination that is not
+    /// blocked and fits the cap.
+    fn space(d: &Dictionary, i: usize, max_chars: usize) -> Vec<String> {
+        let mut names = vec![String::new()];
+        for pool in &d.styles[i].pools {
+            names = names
+                .iter()
+                .flat_map(|n| {
+                    pool.entries.iter().map(move |&e| {
+                        let word = std::str::from_utf8(d.entry_bytes(e)).unwrap();
+                        format!("{n}{word}")
+                    })
+                })
+                .collect();
+        }
+        names.retain(|n| !d.safety.is_blocked(n) && n.chars().count() <= max_chars);
+        names
+    }
+
+    /// Draws `n` nicknames and checks that each nickname of each style
+    /// came up as often as its style's share over its style's size
+    /// predicts (within six standard deviations), and nothing else did.
+    fn check_uniform(d: Dictionary, selection: Selection, max_chars: usize, n: usize) {
+        let d = Arc::new(d);
+        let mut g = Generator::new(Arc::clone(&d), Seed::Fixed(5), 0).with_selection(selection);
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for _ in 0..n {
+            *counts.entry(g.generate()).or_default() += 1;
+        }
+        let styles: Vec<usize> = match selection {
+            Selection::Only(i) => vec![i],
+            Selection::Weighted => (0..d.styles.len()).collect(),
+        };
+        let fitting: Vec<Vec<String>> = styles.iter().map(|&i| space(&d, i, max_chars)).collect();
+        let weight = |k: usize| {
+            if fitting[k].is_empty() {
+                0.0
+            } else {
+                d.styles[styles[k]].weight as f64
+            }
+        };
+        let total: f64 = (0..styles.len()).map(weight).sum();
+        let mut seen = 0;
+        for (k, names) in fitting.iter().enumerate() {
+            let expected = n as f64 * weight(k) / total / names.len() as f64;
+            for name in names {
+                let got = counts.get(name).copied().unwrap_or(0) as f64;
+                seen += got as usize;
+                assert!(
+                    (got - expected).abs() <= 6.0 * expected.sqrt(),
+                    "{name}: {got} draws, {expected:.0} expected ({selection:?}, cap {max_chars})"
+                );
+            }
+        }
+        assert_eq!(seen, n, "only nicknames of the space come out");
+    }
+
+    #[test]
+    fn the_fast_path_has_plans_for_short_styles_only() {
+        let d = load(None);
+        let planned: Vec<bool> = d.plans.iter().map(Option::is_some).collect();
+        assert_eq!(planned, [true, true, true, false]);
+        assert!(
+            !d.mix_planned,
+            "a five-word style sends the mix the general way"
+        );
+        let mut short = load(None);
+        short.styles[3].weight = 0;
+        short.index_weights();
+        assert!(short.mix_planned);
+        let capped = load(Some(5));
+        assert!(
+            capped.mix_planned,
+            "the five-word style does not fit 5 characters"
+        );
+        assert!(
+            capped.styles[1].fits.is_some(),
+            "some of style three fit, some not"
+        );
+        assert!(
+            capped.styles[2].fits.is_some(),
+            "some of style four fit, some not"
+        );
+    }
+
+    #[test]
+    fn both_paths_draw_every_nickname_equally_often_and_never_a_blocked_one() {
+        for max_chars in [None, Some(5)] {
+            let cap = max_chars.unwrap_or(usize::MAX);
+            let mut mix = load(max_chars);
+            if max_chars.is_none() {
+                // Without the five-word style, so that the mix is planned.
+                mix.styles[3].weight = 0;
+                mix.index_weights();
+            }
+            assert!(mix.mix_planned);
+            check_uniform(mix.clone(), Selection::Weighted, cap, 200_000);
+            check_uniform(general_only(mix), Selection::Weighted, cap, 200_000);
+            for i in 0..4 {
+                let d = load(max_chars);
+                if !d.style_fits(i) {
+                    continue;
+                }
+                check_uniform(d.clone(), Selection::Only(i), cap, 40_000);
+                check_uniform(general_only(d), Selection::Only(i), cap, 40_000);
+            }
+        }
+    }
 }
