@@ -236,6 +236,23 @@ impl LocalRun {
         used_at: 0,
         ahead: Ahead::NONE,
     };
+
+    /// Hands out the run's next nickname into `buf` (or says it does not
+    /// fit, consuming nothing); `None` when the run is used up.
+    #[inline(always)]
+    fn hand_out(&mut self, buf: &mut [u8]) -> Option<Result<usize, Error>> {
+        let nickname = self.run.peek()?;
+        Some(match copy_into(buf, nickname) {
+            Some(len) => {
+                let handed = self.run.advance();
+                self.ahead.prefetch(handed - 1);
+                Ok(len)
+            }
+            None => Err(Error::BufferTooSmall {
+                needed: nickname.len(),
+            }),
+        })
+    }
 }
 
 /// What a claim got: how many nicknames, and where the next claim from the
@@ -317,17 +334,7 @@ impl Runs {
         if entry.serial != serial {
             return None;
         }
-        let nickname = entry.run.peek()?;
-        Some(match copy_into(buf, nickname) {
-            Some(len) => {
-                let handed = entry.run.advance();
-                entry.ahead.prefetch(handed - 1);
-                Ok(len)
-            }
-            None => Err(Error::BufferTooSmall {
-                needed: nickname.len(),
-            }),
-        })
+        entry.hand_out(buf)
     }
 
     /// The run of mapping `serial`, if this thread has one.
@@ -475,19 +482,8 @@ impl Client {
             return self.claim_next(None, None, buf, timeout);
         };
         let local = local.get_or_insert_with(Local::new);
-        if let Some(entry) = local.runs.run_of(serial) {
-            if let Some(nickname) = entry.run.peek() {
-                return match copy_into(buf, nickname) {
-                    Some(len) => {
-                        let handed = entry.run.advance();
-                        entry.ahead.prefetch(handed - 1);
-                        Ok(len)
-                    }
-                    None => Err(Error::BufferTooSmall {
-                        needed: nickname.len(),
-                    }),
-                };
-            }
+        if let Some(result) = local.runs.run_of(serial).and_then(|e| e.hand_out(buf)) {
+            return result;
         }
         let Local { runs, home } = &mut **local;
         let entry = RUNS_ENABLED

@@ -116,6 +116,23 @@ fn unique_args<'a>(state: &'a str, more: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// A directory of its own holding a dictionary of `text` (the path is the
+/// second value) and the place for a state file (the third), and a segment
+/// name: what a unique-mode test over a small dictionary starts from.
+fn small_setup(tag: &str, text: &str) -> (TempDir, String, String, String) {
+    let dir = TempDir::new(tag);
+    let dict = dir.write("a.dict", text);
+    let state = dir.file("s.state");
+    (dir, dict, state, unique_name(tag))
+}
+
+/// `serve --unique --state STATE --dict DICT --capacity 4` and `more`.
+fn serve_small(name: &str, state: &str, dict: &str, more: &[&str]) -> Daemon {
+    let mut args = unique_args(state, &["--dict", dict, "--capacity", "4"]);
+    args.extend_from_slice(more);
+    Daemon::start(name, &args)
+}
+
 #[test]
 fn kill_9_at_any_moment_never_leads_to_a_repeat() {
     const CYCLES: usize = 100;
@@ -425,12 +442,8 @@ fn an_unreachable_lease_server_is_named() {
 
 #[test]
 fn a_tiny_space_runs_out_and_stays_exhausted_across_a_restart() {
-    let dir = TempDir::new("tiny");
-    let dict = dir.write("tiny.dict", TINY_DICT);
-    let state = dir.file("tiny.state");
-    let name = unique_name("tiny");
-    let args = unique_args(&state, &["--dict", &dict, "--capacity", "4"]);
-    let mut daemon = Daemon::start(&name, &args);
+    let (_dir, dict, state, name) = small_setup("tiny", TINY_DICT);
+    let mut daemon = serve_small(&name, &state, &dict, &[]);
     let client = Client::open(Some(&name)).unwrap();
     let mut all = HashSet::new();
     for _ in 0..9 {
@@ -461,7 +474,7 @@ fn a_tiny_space_runs_out_and_stays_exhausted_across_a_restart() {
     assert_eq!(log.matches("below 1%").count(), 1, "warned once: {log}");
 
     // The state file remembers: a restart is exhausted at once.
-    let mut daemon = Daemon::start(&name, &args);
+    let mut daemon = serve_small(&name, &state, &dict, &[]);
     let client = Client::open(Some(&name)).unwrap();
     assert_eq!(client.next_string(Some(SECOND)), Err(Error::Exhausted));
     assert_eq!(client.stats().unwrap().unique_used, 9);
@@ -485,14 +498,8 @@ ab auto {a:season,-hot}{b:-cold}
 
 #[test]
 fn a_tagged_dictionary_numbers_and_decodes_only_its_selected_words() {
-    let dir = TempDir::new("tagged");
-    let dict = dir.write("tagged.dict", TAGGED_DICT);
-    let state = dir.file("tagged.state");
-    let name = unique_name("tagged");
-    let mut daemon = Daemon::start(
-        &name,
-        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
-    );
+    let (_dir, dict, state, name) = small_setup("tagged", TAGGED_DICT);
+    let mut daemon = serve_small(&name, &state, &dict, &[]);
     let client = Client::open(Some(&name)).unwrap();
     let mut all = HashSet::new();
     for _ in 0..6 {
@@ -525,15 +532,10 @@ fn a_tagged_dictionary_numbers_and_decodes_only_its_selected_words() {
 
 #[test]
 fn stats_and_the_log_warn_below_one_percent() {
-    let dir = TempDir::new("low");
+    let (_dir, dict, state, name) =
+        small_setup("low", "[class a]\n星 x\n[styles]\nn 1 {a}{digits:3}\n");
     // 星000 … 星999: 1000 nicknames.
-    let dict = dir.write("low.dict", "[class a]\n星 x\n[styles]\nn 1 {a}{digits:3}\n");
-    let state = dir.file("low.state");
-    let name = unique_name("low");
-    let mut daemon = Daemon::start(
-        &name,
-        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
-    );
+    let mut daemon = serve_small(&name, &state, &dict, &[]);
     let (code, out, _) = run_cli(&["stats", "--name", &name], MINUTE);
     assert_eq!(code, 0);
     assert!(
@@ -566,14 +568,8 @@ fn stats_and_the_log_warn_below_one_percent() {
 
 #[test]
 fn another_dictionary_or_node_on_a_state_file_is_refused_unless_reset() {
-    let dir = TempDir::new("change");
-    let dict = dir.write("a.dict", TINY_DICT);
-    let state = dir.file("s.state");
-    let name = unique_name("change");
-    let mut daemon = Daemon::start(
-        &name,
-        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
-    );
+    let (_dir, dict, state, name) = small_setup("change", TINY_DICT);
+    let mut daemon = serve_small(&name, &state, &dict, &[]);
     let before = Client::open(Some(&name))
         .unwrap()
         .next_string(Some(SECOND))
@@ -640,14 +636,8 @@ fn another_dictionary_or_node_on_a_state_file_is_refused_unless_reset() {
 
 #[test]
 fn a_corrupted_state_file_is_refused_and_left_alone() {
-    let dir = TempDir::new("corrupt");
-    let dict = dir.write("a.dict", TINY_DICT);
-    let state = dir.file("s.state");
-    let name = unique_name("corrupt");
-    let mut daemon = Daemon::start(
-        &name,
-        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
-    );
+    let (_dir, dict, state, name) = small_setup("corrupt", TINY_DICT);
+    let mut daemon = serve_small(&name, &state, &dict, &[]);
     assert_eq!(daemon.stop(), Some(0));
     let good = std::fs::read_to_string(&state).unwrap();
     let flipped = good.replacen("reserved ", "reserved 1", 1);
@@ -761,14 +751,8 @@ fn decode_maps_nicknames_back_to_their_counters() {
 
 #[test]
 fn sighup_accepts_the_same_dictionary_and_refuses_another() {
-    let dir = TempDir::new("hup");
-    let dict = dir.write("a.dict", TINY_DICT);
-    let state = dir.file("s.state");
-    let name = unique_name("hup");
-    let mut daemon = Daemon::start(
-        &name,
-        &unique_args(&state, &["--dict", &dict, "--capacity", "4"]),
-    );
+    let (_dir, dict, state, name) = small_setup("hup", TINY_DICT);
+    let mut daemon = serve_small(&name, &state, &dict, &[]);
     let client = Client::open(Some(&name)).unwrap();
     // Same words, another comment and style name: same numbering.
     std::fs::write(
@@ -869,19 +853,13 @@ fn styles_come_up_by_their_weights_over_100000_pulls() {
 
 #[test]
 fn a_used_up_style_drops_out_and_the_others_go_on() {
-    let dir = TempDir::new("dropout");
-    // 9 two-character nicknames drawn 5 times as often as 100 others.
-    let dict = dir.write(
-        "d.dict",
+    let (_dir, dict, state, name) = small_setup(
+        "dropout",
         &TINY_DICT.replace("ab 1 {a}{b}", "ab 5 {a}{b}\nnum 1 号{digits:2}"),
     );
-    let state = dir.file("s.state");
-    let name = unique_name("dropout");
+    // 9 two-character nicknames drawn 5 times as often as 100 others.
     // --seed makes the choice of styles reproducible.
-    let mut daemon = Daemon::start(
-        &name,
-        &unique_args(&state, &["--dict", &dict, "--capacity", "4", "--seed", "7"]),
-    );
+    let mut daemon = serve_small(&name, &state, &dict, &["--seed", "7"]);
     let client = Client::open(Some(&name)).unwrap();
     let mut order = Vec::new();
     let mut all = HashSet::new();
