@@ -11,7 +11,7 @@
 //! cap, relative to the others, and none that is too long is ever drawn,
 //! at the cost of one more draw per nickname rather than a redraw loop.
 
-use super::dict::{Count, Dictionary, Entry, Pool, Problem};
+use super::dict::{Count, Dictionary, Entry, Pool, Problem, Style};
 use super::plan::Plan;
 use super::safety::{RISK_HEAD, RISK_TAIL};
 use super::weighted::Picker;
@@ -482,6 +482,13 @@ impl Dictionary {
             len += bytes.len();
         }
         len
+    }
+}
+
+impl Style {
+    /// The most characters a nickname of this style can have.
+    pub(crate) fn longest_chars(&self) -> usize {
+        longest(&self.pools)
     }
 }
 

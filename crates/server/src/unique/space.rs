@@ -48,17 +48,7 @@ impl IndexSpace {
         let mut total = 0u128;
         for &s in &indices {
             let style = &dict.styles()[s];
-            let longest: usize = style
-                .pools
-                .iter()
-                .map(|p| {
-                    p.entries
-                        .iter()
-                        .map(|e| usize::from(e.chars))
-                        .max()
-                        .unwrap_or(0)
-                })
-                .sum();
+            let longest = style.longest_chars();
             let capped = match dict.max_chars() {
                 Some(max_chars) if longest > max_chars => {
                     Some(CappedRanks::new(&dict, s, max_chars)?)
