@@ -92,6 +92,7 @@ impl Generator {
             );
         }
         self.selection = selection;
+        self.draws.ahead = None;
         self
     }
 
@@ -111,6 +112,8 @@ impl Generator {
         }
         self.dict = dict;
         self.selection = selection;
+        // Drawn for the old dictionary's styles.
+        self.draws.ahead = None;
     }
 
     pub fn dictionary(&self) -> &Arc<Dictionary> {
@@ -201,11 +204,20 @@ struct Draws {
     x: u64,
     /// Bits of the 64 still unspent in `x`.
     room: u32,
+    /// In the planned weighted mix: the next nickname's style, drawn at the
+    /// end of the call before (its output taken then, in the same order),
+    /// and the rest of that output for its first two words.
+    ahead: Option<(u64, usize)>,
 }
 
 impl Draws {
     fn new(rng: ChaCha8Rng) -> Draws {
-        Draws { rng, x: 0, room: 0 }
+        Draws {
+            rng,
+            x: 0,
+            room: 0,
+            ahead: None,
+        }
     }
 
     /// A uniform draw from `0..n` (`n` at least 1).
@@ -243,11 +255,16 @@ fn planned(
     // The general path must not go on from an output this one used.
     draws.room = 0;
     let mut x;
+    let mut pipelined = false;
     let (style, mut plan) = match selection {
         Selection::Weighted if dict.mix_planned => match &dict.capped_units {
             None => {
-                x = rng.next_u64();
-                let i = usize::from(dict.style_table[split(&mut x, dict.style_table.len())]);
+                pipelined = true;
+                let (rest, i) = match draws.ahead.take() {
+                    Some(ahead) => ahead,
+                    None => pick_planned_style(dict, rng),
+                };
+                x = rest;
                 let plan = dict.plans[i].as_ref();
                 (i, plan.expect("in the planned mix every style has a plan"))
             }
@@ -283,6 +300,11 @@ fn planned(
             len += entry.len as usize;
         }
         if !(risky_join && blocked_across(dict, &out[..len])) {
+            if pipelined {
+                let ahead = pick_planned_style(dict, rng);
+                prefetch_words(dict, ahead);
+                draws.ahead = Some(ahead);
+            }
             return Some(len);
         }
         *redraws += 1;
@@ -296,6 +318,37 @@ fn planned(
         // style selected, and then it draws from that style too).
         plan = planned_style(dict, style, rng)?;
         x = rng.next_u64();
+    }
+}
+
+/// The weighted mix's next style from a fresh output, and what is left of
+/// the output for its first two words.
+#[inline(always)]
+fn pick_planned_style(dict: &Dictionary, rng: &mut ChaCha8Rng) -> (u64, usize) {
+    let mut x = rng.next_u64();
+    let i = usize::from(dict.style_table[split(&mut x, dict.style_table.len())]);
+    (x, i)
+}
+
+/// Asks the processor to fetch the entries of the first two words of the
+/// next nickname (`ahead`) while the caller handles this one: in the
+/// weighted mix they are rarely in the first-level cache.
+#[inline(always)]
+fn prefetch_words(dict: &Dictionary, ahead: (u64, usize)) {
+    let (mut x, style) = ahead;
+    let plan = dict.plans[style]
+        .as_ref()
+        .expect("in the planned mix every style has a plan");
+    for pool in &plan.pools[..plan.words.min(2)] {
+        let entry: *const Entry = &pool.entries[split(&mut x, pool.entries.len())];
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        // SAFETY: a prefetch is a hint: it never faults and has no effect the
+        // program can observe (the address is an element of a live slice).
+        unsafe {
+            use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(entry.cast());
+        }
+        let _ = entry;
     }
 }
 
@@ -622,6 +675,35 @@ five 1 {m}{a}{n}{v}{m}
             }
         }
         assert_eq!(seen, n, "only nicknames of the space come out");
+    }
+
+    #[test]
+    fn a_style_drawn_ahead_does_not_outlive_a_reload() {
+        // Without the five-word style, so that the mix is planned.
+        let mut d = load(None);
+        d.styles[3].weight = 0;
+        d.index_weights();
+        let mut ahead = Generator::new(Arc::new(d), Seed::Fixed(3), 0);
+        ahead.generate();
+        // A reload to a dictionary of one style: the style drawn ahead
+        // belonged to the old one.
+        let one = Arc::new(
+            Dictionary::parse(
+                "one.dict",
+                "[class a]\n甲 x\n乙 x\n[styles]\nonly 1 {a}{a}\n".as_bytes(),
+                &LoadOptions::default(),
+            )
+            .unwrap(),
+        );
+        assert!(ahead.draws.ahead.is_some());
+        ahead.replace_dictionary(Arc::clone(&one), Selection::Weighted);
+        for _ in 0..100 {
+            let n = ahead.generate();
+            assert!(
+                ["甲甲", "甲乙", "乙甲", "乙乙"].contains(&n.as_str()),
+                "{n}"
+            );
+        }
     }
 
     #[test]
