@@ -232,7 +232,7 @@ fn same_seed_same_sequence_on_any_machine() {
     assert_eq!(
         run(42, 0),
         [
-            "楼台看雪的羊",
+            "庭院对弈的羊",
             "小豹林中遐想",
             "北国奶猫追月",
             "云外小恐龙哼歌",
@@ -256,7 +256,7 @@ fn the_cli_sequence_matches_the_library_and_is_reproducible() {
     assert_eq!(code, 0);
     let (_, second, _) = run_cli(&["gen", "-n", "5", "--seed", "42"], TEN_SECONDS);
     assert_eq!(first, second);
-    assert_eq!(first.lines().next(), Some("楼台看雪的羊"));
+    assert_eq!(first.lines().next(), Some("庭院对弈的羊"));
 }
 
 #[test]
