@@ -196,9 +196,9 @@ impl Generator {
 /// within a relative 2^-28 of exact, far below anything observable.
 ///
 /// This is the general path's schedule, right for any dictionary. The fast
-/// path ([`plan`]) splits outputs the same way on a fixed schedule: two
-/// outputs for a nickname of three or four words where one per word was
-/// drawn before.
+/// path ([`plan`]) splits outputs the same way on a fixed schedule per
+/// style: with the default dictionary one output per nickname, style pick
+/// included, where one per word was drawn before.
 struct Draws {
     rng: ChaCha8Rng,
     x: u64,
@@ -206,7 +206,8 @@ struct Draws {
     room: u32,
     /// In the planned weighted mix: the next nickname's style, drawn at the
     /// end of the call before (its output taken then, in the same order),
-    /// and the rest of that output for its first two words.
+    /// and the rest of that output for its words (those of the first
+    /// output, [`Plan::second`]).
     ahead: Option<(u64, usize)>,
 }
 
@@ -290,7 +291,7 @@ fn planned(
         let mut prev_tail = 0u8;
         let mut risky_join = false;
         for (k, pool) in plan.pools[..plan.words].iter().enumerate() {
-            if k == 2 {
+            if k == plan.second {
                 x = rng.next_u64();
             }
             let entry: Entry = pool.entries[split(&mut x, pool.entries.len())];
@@ -322,7 +323,7 @@ fn planned(
 }
 
 /// The weighted mix's next style from a fresh output, and what is left of
-/// the output for its first two words.
+/// the output for its words.
 #[inline(always)]
 fn pick_planned_style(dict: &Dictionary, rng: &mut ChaCha8Rng) -> (u64, usize) {
     let mut x = rng.next_u64();
@@ -330,8 +331,8 @@ fn pick_planned_style(dict: &Dictionary, rng: &mut ChaCha8Rng) -> (u64, usize) {
     (x, i)
 }
 
-/// Asks the processor to fetch the entries of the first two words of the
-/// next nickname (`ahead`) while the caller handles this one: in the
+/// Asks the processor to fetch the entries of the next nickname's words
+/// (`ahead`: those its first output serves) while the caller handles this one: in the
 /// weighted mix they are rarely in the first-level cache.
 #[inline(always)]
 fn prefetch_words(dict: &Dictionary, ahead: (u64, usize)) {
@@ -339,7 +340,7 @@ fn prefetch_words(dict: &Dictionary, ahead: (u64, usize)) {
     let plan = dict.plans[style]
         .as_ref()
         .expect("in the planned mix every style has a plan");
-    for pool in &plan.pools[..plan.words.min(2)] {
+    for pool in &plan.pools[..plan.second] {
         let entry: *const Entry = &pool.entries[split(&mut x, pool.entries.len())];
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         // SAFETY: a prefetch is a hint: it never faults and has no effect the

@@ -6,13 +6,16 @@
 //! have spent its budget, which is exact for any dictionary but, when
 //! styles of different sizes alternate, a branch the processor cannot
 //! predict (measured: a fifth of the weighted mix's cost). A [`Plan`]
-//! fixes the schedule instead: one output for the style and the first two
-//! words, one for the third and fourth; shorter styles are padded with
-//! pools of one empty word. A style gets a plan only when each output's
-//! draws stay within the same budget as [`super::Draws`] (their ranges
-//! multiply to at most 2^[`BUDGET_BITS`]), so the fast path is exactly as
-//! uniform as the general one; other styles (more than four words, very
-//! large classes) take the general path.
+//! fixes the schedule instead, per style: one output for the style pick
+//! and as many words as fit the budget (with the default dictionary, all
+//! of them for almost every style), a second for the rest. A style gets a
+//! plan only when each output's draws stay within the same budget as
+//! [`super::Draws`] (their ranges multiply to at most 2^[`BUDGET_BITS`]),
+//! so the fast path is exactly as uniform as the general one; other styles
+//! (more than four words, very large classes) take the general path. In
+//! the weighted mix the branch to the second output goes with the word
+//! loop's end, which the processor mispredicts anyway when styles of
+//! different lengths alternate.
 
 use super::dict::{Entry, Pool};
 use super::safety::JoinClass;
@@ -31,39 +34,51 @@ pub(crate) fn range_bits(n: u64) -> u32 {
     u64::BITS - n.saturating_sub(1).leading_zeros()
 }
 
-/// A style's pools, padded to [`PLAN_WORDS`] (see the module comment).
+/// A style's pools, held in place (no pointer to follow) and filled up to
+/// [`PLAN_WORDS`] with a pool that is never drawn from.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub(crate) pools: [Pool; PLAN_WORDS],
     /// How many of the pools are real words.
     pub(crate) words: usize,
+    /// The first word the second output serves (`words` when the first
+    /// output serves them all).
+    pub(crate) second: usize,
 }
 
 impl Plan {
-    /// The plan for `pools`, when they fit one: at most [`PLAN_WORDS`], and
-    /// the first two draws after a style pick of `lead_bits`, and the last
-    /// two, each within the budget.
+    /// The plan for `pools`, when they fit one: at most [`PLAN_WORDS`]; the
+    /// first output serves a style pick of `lead_bits` and as many words as
+    /// the budget allows, the second output the rest, within the budget.
     pub(crate) fn new(pools: &[Pool], lead_bits: u32, empty: &Pool) -> Option<Plan> {
         if pools.len() > PLAN_WORDS {
             return None;
         }
-        let bits = |k: usize| {
-            pools
-                .get(k)
-                .map_or(0, |p| range_bits(p.entries.len() as u64))
-        };
-        if lead_bits + bits(0) + bits(1) > BUDGET_BITS || bits(2) + bits(3) > BUDGET_BITS {
+        let bits: Vec<u32> = pools
+            .iter()
+            .map(|p| range_bits(p.entries.len() as u64))
+            .collect();
+        let mut spent = lead_bits;
+        let mut second = pools.len();
+        for (k, &b) in bits.iter().enumerate() {
+            if spent + b > BUDGET_BITS {
+                second = k;
+                break;
+            }
+            spent += b;
+        }
+        if second == 0 || bits[second..].iter().sum::<u32>() > BUDGET_BITS {
             return None;
         }
         Some(Plan {
             pools: std::array::from_fn(|k| pools.get(k).unwrap_or(empty).clone()),
             words: pools.len(),
+            second,
         })
     }
 
-    /// The pool of one empty word that pads short plans. Its entry points
-    /// at the start of `arena` with length 0, so copying it writes nothing
-    /// that counts.
+    /// The pool that fills the places of a plan past its words (never
+    /// drawn from).
     pub(crate) fn empty_pool() -> Pool {
         Pool {
             entries: Arc::from([Entry {
