@@ -8,7 +8,7 @@
 //! predict (measured: a fifth of the weighted mix's cost). A [`Plan`]
 //! fixes the schedule instead, per style: one output for the style pick
 //! and as many words as fit the budget (with the default dictionary, all
-//! of them for almost every style), a second for the rest. A style gets a
+//! of them for every style), a second for the rest. A style gets a
 //! plan only when each output's draws stay within the same budget as
 //! [`super::Draws`] (their ranges multiply to at most 2^[`BUDGET_BITS`]),
 //! so the fast path is exactly as uniform as the general one; other styles
