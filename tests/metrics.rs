@@ -520,9 +520,20 @@ fn unique_mode_reports_its_space_and_each_style_and_promtool_accepts_it() {
             dict.to_str().unwrap(),
         ],
     );
+    // A unique-mode daemon writes and syncs its state file before it
+    // publishes, and a sync can take seconds while the machine writes a
+    // lot (a build alongside): wait up to 10 s for each nickname.
     let (code, _, err) = run_cli(
-        &["pull", "--name", &name, "-n", "300"],
-        Duration::from_secs(10),
+        &[
+            "pull",
+            "--name",
+            &name,
+            "-n",
+            "300",
+            "--timeout-ms",
+            "10000",
+        ],
+        Duration::from_secs(60),
     );
     assert_eq!(code, 0, "{err}");
     let e = scrape_when_full(addr, &name);
