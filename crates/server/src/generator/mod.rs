@@ -154,18 +154,7 @@ impl Generator {
         let draws = &mut self.draws;
         let (mut style, mut pools) = first_draw(dict, self.selection, draws);
         loop {
-            let mut len = 0;
-            let mut prev_tail = 0u8;
-            let mut risky_join = false;
-            for pool in pools {
-                let entry: Entry = pool.entries[draws.below(pool.entries.len())];
-                risky_join |= dict.joins.risky(prev_tail, entry.join.head);
-                prev_tail = entry.join.tail;
-                copy_entry(&dict.arena, entry, out, len);
-                len += entry.len as usize;
-            }
-            // Only a join that two characters of a blocked term can cross
-            // needs the full check.
+            let (len, risky_join) = write_words(dict, pools, out, |_, n| draws.below(n));
             if risky_join && blocked_across(dict, &out[..len]) {
                 self.redraws += 1;
                 (style, pools) = redraw(dict, self.selection, style, draws);
@@ -287,19 +276,13 @@ fn planned(
         Selection::Weighted => return None,
     };
     loop {
-        let mut len = 0;
-        let mut prev_tail = 0u8;
-        let mut risky_join = false;
-        for (k, pool) in plan.pools[..plan.words].iter().enumerate() {
-            if k == plan.second {
+        let second = plan.second;
+        let (len, risky_join) = write_words(dict, &plan.pools[..plan.words], out, |k, n| {
+            if k == second {
                 x = rng.next_u64();
             }
-            let entry: Entry = pool.entries[split(&mut x, pool.entries.len())];
-            risky_join |= dict.joins.risky(prev_tail, entry.join.head);
-            prev_tail = entry.join.tail;
-            copy_entry(&dict.arena, entry, out, len);
-            len += entry.len as usize;
-        }
+            split(&mut x, n)
+        });
         if !(risky_join && blocked_across(dict, &out[..len])) {
             if pipelined {
                 let ahead = pick_planned_style(dict, rng);
@@ -322,6 +305,30 @@ fn planned(
     }
 }
 
+/// Writes one word from each of `pools` into `out`, the word of pool `k`
+/// at index `draw(k, pool size)`; returns the length in bytes and whether
+/// a join of two of the words may hold a blocked term, so that only then
+/// the full check runs. Both paths' inner loop.
+#[inline(always)]
+fn write_words(
+    dict: &Dictionary,
+    pools: &[Pool],
+    out: &mut [u8],
+    mut draw: impl FnMut(usize, usize) -> usize,
+) -> (usize, bool) {
+    let mut len = 0;
+    let mut prev_tail = 0u8;
+    let mut risky_join = false;
+    for (k, pool) in pools.iter().enumerate() {
+        let entry: Entry = pool.entries[draw(k, pool.entries.len())];
+        risky_join |= dict.joins.risky(prev_tail, entry.join.head);
+        prev_tail = entry.join.tail;
+        copy_entry(&dict.arena, entry, out, len);
+        len += entry.len as usize;
+    }
+    (len, risky_join)
+}
+
 /// The weighted mix's next style from a fresh output, and what is left of
 /// the output for its words.
 #[inline(always)]
@@ -332,8 +339,8 @@ fn pick_planned_style(dict: &Dictionary, rng: &mut ChaCha8Rng) -> (u64, usize) {
 }
 
 /// Asks the processor to fetch the entries of the next nickname's words
-/// (`ahead`: those its first output serves) while the caller handles this one: in the
-/// weighted mix they are rarely in the first-level cache.
+/// (`ahead`; those its first output serves) while the caller handles this
+/// one: in the weighted mix they are rarely in the first-level cache.
 #[inline(always)]
 fn prefetch_words(dict: &Dictionary, ahead: (u64, usize)) {
     let (mut x, style) = ahead;
