@@ -232,10 +232,10 @@ fn same_seed_same_sequence_on_any_machine() {
     assert_eq!(
         run(42, 0),
         [
-            "庭院对弈的比熊",
-            "居士月下抚琴",
-            "小豹林中吹风",
-            "桥上哼歌小龙",
+            "庭院对弈的羊",
+            "居士月下沏茶",
+            "小豹林中摇扇",
+            "桥上浅唱小熊",
             "北国奶猫数星"
         ]
     );
@@ -256,7 +256,7 @@ fn the_cli_sequence_matches_the_library_and_is_reproducible() {
     assert_eq!(code, 0);
     let (_, second, _) = run_cli(&["gen", "-n", "5", "--seed", "42"], TEN_SECONDS);
     assert_eq!(first, second);
-    assert_eq!(first.lines().next(), Some("庭院对弈的比熊"));
+    assert_eq!(first.lines().next(), Some("庭院对弈的羊"));
 }
 
 #[test]
